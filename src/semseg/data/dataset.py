@@ -1,0 +1,149 @@
+"""``SegmentationDataset``: image/mask pairs, label encoding through a lookup table, transforms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from semseg.data.info import DatasetInfo
+from semseg.errors import InputFileError, LabelError
+from semseg.imageio import read_image, read_mask
+
+INVALID = -1  # lookup-table value of a raw label the dataset does not define
+PairTransformFn = Callable[[np.ndarray, np.ndarray], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image and its label mask on disk."""
+
+    image: Path
+    mask: Path
+
+
+def build_lut(mapping: Mapping[int, int], size: int = 256) -> np.ndarray:
+    """A raw-value -> train-id lookup table; raw values not in ``mapping`` are INVALID."""
+    lut = np.full(max(size, max(mapping, default=0) + 1), INVALID, dtype=np.int64)
+    for raw, train_id in mapping.items():
+        lut[raw] = train_id
+    return lut
+
+
+def identity_lut(num_classes: int, ignore_index: int) -> np.ndarray:
+    """Lookup table for masks that already store 0..C-1 and ``ignore_index``."""
+    return build_lut({**{i: i for i in range(num_classes)}, ignore_index: ignore_index})
+
+
+def invalid_values(raw: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """Sorted raw values in ``raw`` that the lookup table does not define."""
+    values = np.unique(raw)
+    bad = (values < 0) | (values >= len(lut))
+    ok = ~bad
+    bad[ok] = lut[values[ok]] == INVALID
+    return values[bad]
+
+
+def describe_allowed(lut: np.ndarray) -> str:
+    """The raw values a lookup table accepts, as compact ranges ("0-10, 11")."""
+    values = np.flatnonzero(lut != INVALID)
+    runs, start = [], None
+    for i, v in enumerate(values):
+        if start is None:
+            start = v
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            runs.append(str(start) if start == v else f"{start}-{v}")
+            start = None
+    return ", ".join(runs)
+
+
+def label_error_message(bad: np.ndarray, lut: np.ndarray) -> str:
+    """'label values 12, 40 outside the allowed 0-10, 255' for a report or an error."""
+    shown = ", ".join(str(v) for v in bad[:10]) + (" ..." if bad.size > 10 else "")
+    return f"label values {shown} outside the allowed {describe_allowed(lut)}"
+
+
+def encode_labels(raw: np.ndarray, lut: np.ndarray, path: Path | str) -> np.ndarray:
+    """Map raw mask values to train ids (uint8); undefined values raise ``LabelError``."""
+    bad = invalid_values(raw, lut)
+    if bad.size:
+        raise LabelError(f"{path}: {label_error_message(bad, lut)}")
+    return lut[raw].astype(np.uint8)
+
+
+def check_same_size(image: np.ndarray, mask: np.ndarray, sample: Sample) -> None:
+    """Raise ``InputFileError`` when an image and its mask differ in size."""
+    if image.shape[:2] != mask.shape[:2]:
+        ih, iw = image.shape[:2]
+        mh, mw = mask.shape[:2]
+        raise InputFileError(
+            f"{sample.mask}: mask is {mw}x{mh} but image {sample.image.name} is {iw}x{ih}"
+        )
+
+
+class SegmentationDataset(Dataset):
+    """Pairs of (image, mask) files; yields (float image (C, H, W), long mask (H, W))."""
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        info: DatasetInfo,
+        lut: np.ndarray,
+        transform: PairTransformFn | None = None,
+        read_raw_mask: Callable[[Path], np.ndarray] = read_mask,
+    ) -> None:
+        self.samples = samples
+        self.info = info
+        self.lut = lut
+        self.transform = transform
+        self.read_raw_mask = read_raw_mask
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The decoded (H, W, 3) uint8 image and (H, W) uint8 train-id mask, untransformed."""
+        sample = self.samples[index]
+        image = read_image(sample.image)
+        mask = encode_labels(self.read_raw_mask(sample.mask), self.lut, sample.mask)
+        check_same_size(image, mask, sample)
+        return image, mask
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.load(index)
+        if self.transform is None:
+            chw = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)  # (3, H, W)
+            return chw, torch.from_numpy(mask).long()
+        return self.transform(image, mask)
+
+
+def pair_by_stem(image_dir: Path, mask_dir: Path) -> tuple[list[Sample], list[str]]:
+    """Pair images and masks with the same file stem; returns pairs and unpaired-file problems."""
+    from semseg.imageio import list_images
+
+    images = {p.stem: p for p in list_images(image_dir)}
+    masks = {p.stem: p for p in list_images(mask_dir)}
+    problems = [f"{images[s]}: no mask with this name in {mask_dir}" for s in images.keys() - masks]
+    problems += [f"{masks[s]}: no image with this name in {image_dir}" for s in masks.keys() - images]
+    pairs = [Sample(images[s], masks[s]) for s in sorted(images.keys() & masks.keys())]
+    return pairs, sorted(problems)
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    """Everything needed to read one split of a dataset on disk (used by verify and loaders)."""
+
+    split: str
+    samples: list[Sample]
+    problems: list[str]
+    info: DatasetInfo
+    lut: np.ndarray
+    read_raw_mask: Callable[[Path], np.ndarray] = read_mask
+
+    def dataset(self, transform: PairTransformFn | None = None) -> SegmentationDataset:
+        """A ``SegmentationDataset`` over this split's samples."""
+        return SegmentationDataset(self.samples, self.info, self.lut, transform, self.read_raw_mask)

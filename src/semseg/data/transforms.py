@@ -1,0 +1,104 @@
+"""Paired image/mask transforms on albumentations: masks resize NEAREST and pad with ignore.
+
+Example:
+    >>> from semseg.data import camvid
+    >>> tf = train_transform(camvid.INFO, crop_size=(360, 480))
+    >>> image, mask = tf(image_uint8_hwc, mask_uint8_hw)  # (3, H, W) float, (H, W) long
+"""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+
+from semseg.data.info import DatasetInfo
+from semseg.errors import ConfigError
+
+
+class PairTransform:
+    """Apply an albumentations pipeline to (image, mask) and convert both to tensors."""
+
+    def __init__(self, pipeline: A.Compose) -> None:
+        self.pipeline = pipeline
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.pipeline(image=image, mask=mask)
+        img = torch.from_numpy(np.ascontiguousarray(out["image"].transpose(2, 0, 1)))  # (C, H, W)
+        return img.float(), torch.from_numpy(np.ascontiguousarray(out["mask"])).long()
+
+    def __repr__(self) -> str:
+        return f"PairTransform({self.pipeline!r})"
+
+
+def _check_size(size: tuple[int, int], what: str) -> tuple[int, int]:
+    h, w = (int(v) for v in size)
+    if h < 8 or w < 8:
+        raise ConfigError(f"{what} must be at least 8x8 (height, width), got {size}")
+    return h, w
+
+
+def train_transform(
+    info: DatasetInfo,
+    crop_size: tuple[int, int] = (360, 480),
+    scale_range: tuple[float, float] = (0.5, 2.0),
+    hflip: bool = True,
+    color_jitter: float = 0.3,
+) -> PairTransform:
+    """Random scale, crop (padding images with 0 and masks with ignore), flip, colour jitter."""
+    h, w = _check_size(crop_size, "crop size")
+    lo, hi = scale_range
+    if not 0 < lo <= hi:
+        raise ConfigError(f"scale range must satisfy 0 < min <= max, got {scale_range}")
+    steps: list[A.BasicTransform] = [
+        A.RandomScale(scale_limit=(lo - 1.0, hi - 1.0), interpolation=cv2.INTER_LINEAR,
+                      mask_interpolation=cv2.INTER_NEAREST, p=1.0),
+        A.PadIfNeeded(min_height=h, min_width=w, border_mode=cv2.BORDER_CONSTANT,
+                      fill=0, fill_mask=info.ignore_index),
+        A.RandomCrop(height=h, width=w),
+    ]
+    if hflip:
+        steps.append(A.HorizontalFlip(p=0.5))
+    if color_jitter > 0:
+        j = color_jitter
+        steps.append(A.ColorJitter(brightness=j, contrast=j, saturation=j, hue=min(j / 6, 0.5),
+                                   p=0.8))
+    steps.append(A.Normalize(mean=info.mean, std=info.std, max_pixel_value=255.0))
+    return PairTransform(A.Compose(steps))
+
+
+def eval_transform(info: DatasetInfo, size: tuple[int, int] | None = None) -> PairTransform:
+    """Deterministic: optional resize of the image (mask kept at full resolution), normalize.
+
+    Evaluation scores the prediction at the mask's original resolution, so only the image is
+    resized here; the evaluator resizes logits back to the mask size.
+    """
+    steps: list[A.BasicTransform] = []
+    if size is not None:
+        h, w = _check_size(size, "eval size")
+        steps.append(A.Resize(height=h, width=w, interpolation=cv2.INTER_LINEAR))
+    steps.append(A.Normalize(mean=info.mean, std=info.std, max_pixel_value=255.0))
+    pipeline = A.Compose(steps)
+    return PairTransform(_ImageOnly(pipeline))
+
+
+class _ImageOnly:
+    """Run a pipeline on the image alone, passing the mask through untouched."""
+
+    def __init__(self, pipeline: A.Compose) -> None:
+        self.pipeline = pipeline
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        return {"image": self.pipeline(image=image)["image"], "mask": mask}
+
+    def __repr__(self) -> str:
+        return f"image-only {self.pipeline!r}"
+
+
+def normalize_image(image: np.ndarray, info: DatasetInfo) -> torch.Tensor:
+    """(H, W, C) uint8 -> normalized (C, H, W) float tensor with the dataset's mean/std."""
+    mean = torch.tensor(info.mean).view(-1, 1, 1) * 255.0
+    std = torch.tensor(info.std).view(-1, 1, 1) * 255.0
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()  # (C, H, W)
+    return (x - mean) / std
