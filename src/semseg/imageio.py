@@ -7,6 +7,7 @@ the EXIF orientation applied; masks come back as 2-D integer arrays.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -50,10 +51,9 @@ def _to_uint8_gray(arr: np.ndarray) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) RGB uint8 array, honouring EXIF orientation."""
     img = _open(path)
-    try:
+    # A broken EXIF block should not make the pixels unreadable.
+    with contextlib.suppress(OSError, ValueError, SyntaxError):
         img = ImageOps.exif_transpose(img)
-    except (OSError, ValueError, SyntaxError):
-        pass  # a broken EXIF block should not make the pixels unreadable
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         gray = _to_uint8_gray(np.asarray(img))
         return np.repeat(gray[..., None], 3, axis=2)

@@ -31,7 +31,8 @@ def _print_tables(reports: list, info, max_problems: int) -> None:
     console = Console()
     for r in reports:
         sizes = ", ".join(f"{w}x{h} ({n})" for (h, w), n in r.sizes.most_common(3))
-        console.print(f"[bold]{r.split}[/]: {r.pairs} pairs, {r.ok_pairs} ok, sizes: {sizes or '-'}")
+        sizes = sizes or "-"
+        console.print(f"[bold]{r.split}[/]: {r.pairs} pairs, {r.ok_pairs} ok, sizes: {sizes}")
     table = Table(title=f"{info.name}: pixels per class")
     table.add_column("id", justify="right")
     table.add_column("class")
@@ -73,7 +74,8 @@ def run_verify(args: argparse.Namespace) -> int:
         if not sources:
             raise DatasetLayoutError(f"{args.root}: split {args.split!r} not found")
     reports = []
-    with Progress(transient=True, console=None, disable=args.json or not sys.stderr.isatty()) as bar:
+    quiet = args.json or not sys.stderr.isatty()
+    with Progress(transient=True, disable=quiet) as bar:
         for source in sources:
             task = bar.add_task(f"verify {source.split}", total=len(source.samples))
             reports.append(verify_split(source, lambda n, t=task: bar.advance(t, n)))

@@ -127,8 +127,9 @@ def pair_by_stem(image_dir: Path, mask_dir: Path) -> tuple[list[Sample], list[st
 
     images = {p.stem: p for p in list_images(image_dir)}
     masks = {p.stem: p for p in list_images(mask_dir)}
-    problems = [f"{images[s]}: no mask with this name in {mask_dir}" for s in images.keys() - masks]
-    problems += [f"{masks[s]}: no image with this name in {image_dir}" for s in masks.keys() - images]
+    problems = [f"{images[s]}: no mask with this stem in {mask_dir}" for s in images.keys() - masks]
+    problems += [f"{masks[s]}: no image with this stem in {image_dir}" for s in masks.keys()
+                 - images.keys()]
     pairs = [Sample(images[s], masks[s]) for s in sorted(images.keys() & masks.keys())]
     return pairs, sorted(problems)
 

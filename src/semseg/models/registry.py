@@ -65,7 +65,7 @@ def model_entry(name: str) -> ModelEntry:
 
 
 def create_model(name: str, num_classes: int, in_channels: int = 3, **kwargs) -> nn.Module:
-    """Build a registered model that maps (N, in_channels, H, W) to (N, num_classes, H, W) logits."""
+    """Build a registered model mapping (N, in_channels, H, W) to (N, num_classes, H, W) logits."""
     if num_classes < 1:
         raise ModelError(f"num_classes must be >= 1, got {num_classes}")
     if in_channels < 1:
