@@ -1,7 +1,14 @@
 """Segmentation architectures, one module per family, all reachable through ``create_model``."""
 
 # Importing each family module registers its constructors (explicit, no discovery magic).
-from semseg.models import layers  # noqa: F401
+from semseg.models import (  # noqa: F401  (one family per line, so additions never conflict)
+    deeplabv3plus,
+    frrn,
+    icnet,
+    layers,
+    pspnet,
+    refinenet,
+)
 from semseg.models.registry import create_model, list_models, model_entry, register_model
 
 __all__ = ["create_model", "list_models", "model_entry", "register_model"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,3 +46,116 @@ def resize_to(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tens
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _bin_weights(length: int, bins: int) -> tuple[tuple[float, ...], ...]:
+    """(bins, length) averaging weights with adaptive_avg_pool's bin boundaries."""
+    rows = []
+    for i in range(bins):
+        # Same boundaries as torch's adaptive pooling: floor(i*L/n) .. ceil((i+1)*L/n).
+        start, end = (i * length) // bins, -(-(i + 1) * length // bins)
+        rows.append(tuple(1.0 / (end - start) if start <= j < end else 0.0 for j in range(length)))
+    return tuple(rows)
+
+
+def adaptive_avg_pool2d_static(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(x, bins)`` as two matmuls with weights fixed by the static H, W.
+
+    ONNX has no adaptive pooling, and exporting it fails when ``bins`` does not divide the
+    feature size; averaging matrices built from the (traced, constant) input size export as
+    plain MatMul at any fixed size. Dynamic H/W is not supported: the weights are constants.
+    """
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if bins == 1:
+        return x.mean(dim=(2, 3), keepdim=True)  # (N, C, 1, 1)
+    rows = torch.tensor(_bin_weights(h, bins), dtype=x.dtype, device=x.device)  # (bins, H)
+    cols = torch.tensor(_bin_weights(w, bins), dtype=x.dtype, device=x.device)  # (bins, W)
+    return rows @ x @ cols.t()  # (N, C, bins, bins)
+
+
+class PyramidPoolingModule(nn.Module):
+    """PSPNet's pyramid pooling (Zhao et al. 2017): pool to each bin, 1x1 conv, upsample, concat.
+
+    Output is ``cat([x, branch_1, ..., branch_k])`` with ``in_ch + len(bins) * branch_ch``
+    channels. The 1x1 branch has a bias instead of BatchNorm: BN over a single value per
+    channel fails for a batch of one in training.
+    """
+
+    def __init__(self, in_ch: int, bins: tuple[int, ...] = (1, 2, 3, 6), branch_ch: int = 0):
+        super().__init__()
+        branch_ch = branch_ch or in_ch // len(bins)
+        self.bins = bins
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(in_ch, branch_ch, 1), nn.ReLU(inplace=True))
+            if b == 1
+            else ConvBNAct(in_ch, branch_ch, 1)
+            for b in bins
+        )
+        self.out_channels = in_ch + len(bins) * branch_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        pooled = [
+            resize_to(branch(adaptive_avg_pool2d_static(x, b)), size)  # (N, branch_ch, H, W)
+            for b, branch in zip(self.bins, self.branches, strict=True)
+        ]
+        return torch.cat([x, *pooled], dim=1)  # (N, out_channels, H, W)
+
+
+class SeparableConvBNAct(nn.Sequential):
+    """Depthwise 3x3 (dilated) -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU (DeepLabv3+ style)."""
+
+    def __init__(self, in_ch: int, out_ch: int, dilation: int = 1) -> None:
+        super().__init__(
+            ConvBNAct(in_ch, in_ch, 3, dilation=dilation, groups=in_ch),
+            ConvBNAct(in_ch, out_ch, 1),
+        )
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling (DeepLabv3, Chen et al. 2017) with an image-pooling branch.
+
+    Branches: 1x1 conv, one 3x3 conv per rate (separable in DeepLabv3+), and a global mean
+    broadcast back over H, W (exports as ReduceMean + Expand, no resize); concat, 1x1 projection.
+    The image-pooling conv has a bias instead of BN, which fails on a 1x1 map at batch size 1.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int = 256,
+        rates: tuple[int, ...] = (6, 12, 18),
+        separable: bool = False,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        atrous = [
+            SeparableConvBNAct(in_ch, out_ch, r) if separable else ConvBNAct(in_ch, out_ch, 3, 1, r)
+            for r in rates
+        ]
+        self.branches = nn.ModuleList([ConvBNAct(in_ch, out_ch, 1), *atrous])
+        self.image_pool = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1), nn.ReLU(inplace=True))
+        self.project = nn.Sequential(
+            ConvBNAct(out_ch * (len(rates) + 2), out_ch, 1), nn.Dropout2d(dropout)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pooled = self.image_pool(x.mean(dim=(2, 3), keepdim=True))  # (N, out_ch, 1, 1)
+        feats = [branch(x) for branch in self.branches]  # each (N, out_ch, H, W)
+        feats.append(pooled.expand(-1, -1, h, w))
+        return self.project(torch.cat(feats, dim=1))  # (N, out_ch, H, W)
+
+
+def max_unpool2d(x: torch.Tensor, indices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.max_unpool2d`` written as a scatter into a zero map of ``size`` (SegNet, ENet).
+
+    Same result as ``nn.MaxUnpool2d`` for indices from ``MaxPool2d(return_indices=True)``; the
+    scatter form is used because torch 2.13's ONNX exporter cannot trace ``max_unpool2d``.
+    """
+    n, c = x.shape[:2]
+    h, w = int(size[0]), int(size[1])
+    out = x.new_zeros(n, c, h * w)  # (N, C, H*W)
+    out = out.scatter(2, indices.flatten(2), x.flatten(2))  # indices index each H*W plane
+    return out.view(n, c, h, w)  # (N, C, H, W)
