@@ -6,6 +6,7 @@ from semseg.models import (  # noqa: F401  (one family per line, so additions ne
     frrn,
     icnet,
     layers,
+    litefpn,
     pspnet,
     refinenet,
 )

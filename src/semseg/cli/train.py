@@ -1,0 +1,81 @@
+"""``semseg train``: train a model; flags map one-to-one onto ``TrainConfig`` fields."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from semseg.errors import ConfigError
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'360x480' -> (360, 480) (height x width)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH, got {text!r}") from None
+    return h, w
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX, got {text!r}") from None
+    return lo, hi
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``semseg train``."""
+    p = sub.add_parser("train", help="train a segmentation model (resumable)")
+    p.add_argument("--config", help="YAML/TOML/JSON file of TrainConfig fields")
+    p.add_argument("--resume", action="store_true", help="continue OUT_DIR/last.pt exactly")
+    p.add_argument("--data", help="dataset root")
+    p.add_argument("--format", help="dataset format (camvid, folder, ...)")
+    p.add_argument("--palette", help="palette file or dataset name (folder format)")
+    p.add_argument("--arch", help="model name (see `semseg models`)")
+    p.add_argument("--arch-kwargs", type=json.loads, help='JSON, e.g. \'{"base_width": 32}\'')
+    p.add_argument("--no-pretrained", dest="pretrained_backbone", action="store_const",
+                   const=False, help="do not load ImageNet weights into the encoder")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--crop-size", type=_size, help="HxW, e.g. 360x480")
+    p.add_argument("--scale-range", type=_range, help="MIN,MAX, e.g. 0.5,2.0")
+    p.add_argument("--optimizer", choices=["adamw", "sgd"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--class-weighting", choices=["enet", "none"])
+    p.add_argument("--ohem-thresh", type=float, help="OHEM: keep pixels with p_true below this")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--no-amp", dest="amp", action="store_const", const=False)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--val-every", type=int)
+    p.add_argument("--steps-per-epoch", type=int, help="cap steps per epoch (smoke runs)")
+    p.add_argument("--limit-train", type=int, help="use only the first N training images")
+    p.add_argument("--limit-val", type=int, help="use only the first N validation images")
+    p.add_argument("-o", "--out-dir", help="run folder (checkpoints, logs, curves)")
+    p.set_defaults(func=run)
+
+
+OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone",
+                 "epochs", "batch_size", "crop_size", "scale_range", "optimizer", "lr",
+                 "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "device",
+                 "amp", "workers", "threads", "seed", "val_every", "steps_per_epoch",
+                 "limit_train", "limit_val", "out_dir")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the config and train."""
+    from semseg.config import make_config
+    from semseg.train import main
+
+    overrides = {name: getattr(args, name) for name in OPTION_FIELDS}
+    if args.arch_kwargs is not None and not isinstance(args.arch_kwargs, dict):
+        raise ConfigError("--arch-kwargs must be a JSON object")
+    cfg = make_config(args.config, **overrides)
+    summary = main(cfg, resume=args.resume)
+    print(f"best val mIoU {100 * summary['best_miou']:.2f} -> {summary['out_dir']}/best.pt")
+    return 0

@@ -1,0 +1,252 @@
+"""Training: plain functions (``train_one_epoch``, ``main``) over a ``TrainConfig``.
+
+Every epoch is seeded from (seed, epoch), and ``last.pt`` holds model, optimizer, scheduler,
+scaler and RNG states, so a run killed at any point resumes from its last finished epoch and
+ends with the same weights as an uninterrupted run (CPU, same thread count).
+
+Example:
+    >>> from semseg.config import TrainConfig
+    >>> summary = main(TrainConfig(epochs=1, steps_per_epoch=2, out_dir="/tmp/run"))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from semseg.checkpoint import ModelSpec, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from semseg.config import TrainConfig
+from semseg.data import get_format
+from semseg.data.transforms import eval_transform, train_transform
+from semseg.errors import ConfigError
+from semseg.evaluate import evaluate
+from semseg.losses import CrossEntropy, enet_class_weights
+from semseg.train_log import TrainLog
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def build_datasets(cfg: TrainConfig):
+    """Training and validation datasets with their transforms, and the dataset info."""
+    fmt = get_format(cfg.format)
+    sources = {s.split: s for s in fmt.splits(cfg.data, palette=cfg.palette)}
+    for split in (cfg.train_split, cfg.val_split):
+        if split not in sources:
+            raise ConfigError(f"{cfg.data}: split {split!r} not found; have {list(sources)}")
+    info = sources[cfg.train_split].info
+    train = sources[cfg.train_split].dataset(train_transform(
+        info, cfg.crop_size, cfg.scale_range, color_jitter=cfg.color_jitter))
+    val = sources[cfg.val_split].dataset(eval_transform(info))
+    if cfg.limit_train:
+        train = Subset(train, range(min(cfg.limit_train, len(train))))
+    if cfg.limit_val:
+        val = Subset(val, range(min(cfg.limit_val, len(val))))
+    return train, val, info
+
+
+def _base(ds):
+    return ds.dataset if isinstance(ds, Subset) else ds
+
+
+def build_criterion(cfg: TrainConfig, train_ds, num_classes: int, ignore: int) -> nn.Module:
+    """Cross-entropy with ENet class weights computed from the training masks."""
+    weight = None
+    if cfg.class_weighting == "enet":
+        base = _base(train_ds)
+        counts = np.zeros(num_classes, dtype=np.int64)
+        indices = train_ds.indices if isinstance(train_ds, Subset) else range(len(base))
+        for i in indices:
+            _, mask = base.load(i)
+            counts += np.bincount(mask[mask < num_classes].ravel(), minlength=num_classes)
+        weight = enet_class_weights(counts)
+    return CrossEntropy(weight, ignore_index=ignore, ohem_thresh=cfg.ohem_thresh)
+
+
+def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """AdamW or SGD; no weight decay on norm layers and biases."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def build_scheduler(cfg: TrainConfig, optimizer, steps_per_epoch: int):
+    """Linear warm-up then poly decay, stepped every iteration."""
+    total = cfg.epochs * steps_per_epoch
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, 1 - (step - warmup) / max(1, total - warmup)) ** cfg.poly_power
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _worker_init(worker_id: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    seed = info.seed % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+    tf = getattr(_base(info.dataset), "transform", None)
+    if tf is not None and hasattr(tf, "pipeline"):
+        tf.pipeline.set_random_seed(seed)
+
+
+def epoch_loader(cfg: TrainConfig, train_ds, epoch: int) -> DataLoader:
+    """A loader whose shuffling and augmentation depend only on (seed, epoch)."""
+    gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    tf = getattr(_base(train_ds), "transform", None)
+    if cfg.workers == 0 and tf is not None:
+        tf.pipeline.set_random_seed(cfg.seed * 100_003 + epoch)
+    return DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                      num_workers=cfg.workers, generator=gen, worker_init_fn=_worker_init,
+                      persistent_workers=False, pin_memory=torch.cuda.is_available())
+
+
+def compute_loss(model: nn.Module, criterion: nn.Module, x, y) -> torch.Tensor:
+    """Main loss plus weighted auxiliary losses for models with ``forward_with_aux``."""
+    if hasattr(model, "forward_with_aux"):
+        logits, aux = model.forward_with_aux(x)
+        loss = criterion(logits, y)
+        for name, aux_logits in aux.items():
+            loss = loss + model.aux_weights.get(name, 0.4) * criterion(aux_logits, y)
+        return loss
+    return criterion(model(x), y)
+
+
+def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, device, cfg,
+                    report) -> dict[str, float]:
+    """One pass over the loader; returns mean loss, last LR and images/s."""
+    model.train()
+    total, seen, start = 0.0, 0, time.perf_counter()
+    steps = min(len(loader), cfg.steps_per_epoch or len(loader))
+    for step, (x, y) in enumerate(loader):
+        if step >= steps:
+            break
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if device.type == "cuda" and cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, enabled=device.type == "cuda" and cfg.amp):
+            loss = compute_loss(model, criterion, x, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total += loss.item() * x.shape[0]
+        seen += x.shape[0]
+        report(step + 1, steps, total / seen, optimizer.param_groups[0]["lr"],
+               seen / (time.perf_counter() - start))
+    return {"loss": total / max(seen, 1), "lr": optimizer.param_groups[0]["lr"],
+            "images_per_s": seen / (time.perf_counter() - start)}
+
+
+def _validate(model, val_ds, info, device, cfg) -> dict[str, Any]:
+    loader = DataLoader(val_ds, batch_size=1, num_workers=min(cfg.workers, 2))
+    cm, _ = evaluate(model, loader, info.num_classes, info.ignore_index, device)
+    return cm.compute().to_dict(info.classes)
+
+
+def _setup(cfg: TrainConfig, resume: bool):
+    """Build everything; restore the state of ``last.pt`` when resuming."""
+    out = Path(cfg.out_dir)
+    state = load_checkpoint(out / "last.pt") if resume and (out / "last.pt").is_file() else None
+    if state is not None:
+        saved = TrainConfig(**state["config"])
+        saved.epochs, saved.out_dir = cfg.epochs, cfg.out_dir  # only these may change
+        cfg = saved
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    train_ds, val_ds, info = build_datasets(cfg)
+    spec = ModelSpec(arch=cfg.arch, info=info, in_channels=len(info.mean),
+                     arch_kwargs=dict(cfg.arch_kwargs))
+    model = spec.build()
+    if cfg.pretrained_backbone and state is None and hasattr(model, "load_pretrained_backbone"):
+        model.load_pretrained_backbone()
+    model.to(device)
+    if device.type == "cuda" and cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    criterion = build_criterion(cfg, train_ds, info.num_classes, info.ignore_index).to(device)
+    steps = min(len(train_ds) // cfg.batch_size, cfg.steps_per_epoch or 10**9)
+    if steps < 1:
+        raise ConfigError(f"{len(train_ds)} training images < batch size {cfg.batch_size}")
+    optimizer = build_optimizer(cfg, model)
+    scheduler = build_scheduler(cfg, optimizer, steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and cfg.amp)
+    start_epoch, best = 1, -1.0
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        start_epoch, best = state["epoch"] + 1, state.get("best_miou", -1.0)
+    return cfg, device, train_ds, val_ds, info, spec, model, criterion, optimizer, scheduler, \
+        scaler, start_epoch, best
+
+
+def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train, validating every ``val_every`` epochs; writes last.pt, best.pt, logs, curves."""
+    (cfg, device, train_ds, val_ds, info, spec, model, criterion, optimizer, scheduler, scaler,
+     start_epoch, best) = _setup(cfg, resume)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = TrainLog(out, total_epochs=cfg.epochs, live=sys.stderr.isatty())
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    metrics: dict[str, Any] = {}
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        seed_everything(cfg.seed * 100_003 + epoch)
+        loader = epoch_loader(cfg, train_ds, epoch)
+        with log.epoch(epoch) as report:
+            stats = train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler,
+                                    device, cfg, report)
+        record = {"epoch": epoch, **stats}
+        if epoch % cfg.val_every == 0 or epoch == cfg.epochs:
+            metrics = _validate(model, val_ds, info, device, cfg)
+            record.update(miou=metrics["miou"], pixel_acc=metrics["pixel_acc"])
+            if (metrics["miou"] or 0.0) > best:
+                best = metrics["miou"] or 0.0
+                save_checkpoint(out / "best.pt", model, spec, epoch=epoch, metrics=metrics,
+                                config=cfg.to_dict())
+        log.write(record)
+        save_checkpoint(out / "last.pt", model, spec, epoch=epoch, metrics=metrics,
+                        config=cfg.to_dict(), best_miou=best, optimizer=optimizer.state_dict(),
+                        scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
+                        rng=rng_state())
+    log.plot()
+    return {"best_miou": best, "last": metrics, "out_dir": str(out),
+            "epochs": cfg.epochs, "finished": not math.isnan(best)}
