@@ -21,6 +21,17 @@ from semseg.errors import InputFileError, LabelError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
+def _decode(path: Path) -> Image.Image:
+    """Open and decode now, so truncation is reported here, not deep inside a transform."""
+    img = Image.open(path)
+    try:
+        img.load()
+    except BaseException:
+        img.close()  # release the file handle now rather than at garbage collection
+        raise
+    return img
+
+
 def _open(path: str | os.PathLike) -> Image.Image:
     """Open and fully decode an image file, turning every failure into ``InputFileError``."""
     p = Path(path)
@@ -31,8 +42,7 @@ def _open(path: str | os.PathLike) -> Image.Image:
     if p.stat().st_size == 0:
         raise InputFileError(f"{p}: file is empty (0 bytes)")
     try:
-        img = Image.open(p)
-        img.load()  # decode now so truncation is reported here, not deep inside a transform
+        img = _decode(p)
     except UnidentifiedImageError:
         raise InputFileError(f"{p}: not an image file (unrecognized format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -146,4 +156,6 @@ def save_image(path: str | os.PathLike, array: np.ndarray | Image.Image) -> Path
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """Sorted image files directly inside ``folder``."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(
+        p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
