@@ -1,0 +1,71 @@
+"""Shared fixtures: the real CamVid folder and builders of small image/mask files on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
+
+
+@pytest.fixture(scope="session")
+def camvid_root() -> Path:
+    """The real CamVid (SegNet layout) beside the repository; skips the test when absent."""
+    if not (CAMVID / "train").is_dir():
+        pytest.skip(
+            f"CamVid not found at {CAMVID}: tests needing real data run in CI, "
+            "where ../shared exists"
+        )
+    return CAMVID
+
+
+def save_array(path: Path, array: np.ndarray | Image.Image, **save_kw) -> Path:
+    """Write an array (or PIL image) to ``path``, creating folders; the suffix picks the format."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = array if isinstance(array, Image.Image) else Image.fromarray(np.asarray(array))
+    img.save(path, **save_kw)
+    return path
+
+
+@pytest.fixture
+def write_image() -> Callable[..., Path]:
+    """``write_image(path, array_or_pil, **save_kw) -> path``."""
+    return save_array
+
+
+@pytest.fixture
+def make_folder_dataset(tmp_path: Path) -> Callable[..., Path]:
+    """Build a folder-format dataset in ``tmp_path``.
+
+    ``make(pairs, classes="a\\nb\\nc\\n", split=None, image_ext=".png")`` where ``pairs`` maps a
+    stem to ``(image (H, W, 3) uint8, mask (H, W) uint8 or (H, W, 3) colours)``; ``classes`` is
+    written to classes.txt (a str) or palette.json (a dict), or nothing when None.
+    """
+
+    def make(
+        pairs: dict[str, tuple[np.ndarray, np.ndarray]],
+        classes: str | dict | None = "a\nb\nc\n",
+        split: str | None = None,
+        image_ext: str = ".png",
+        name: str = "ds",
+    ) -> Path:
+        import json
+
+        root = tmp_path / name
+        sub = Path(split) if split else Path()
+        (root / "images" / sub).mkdir(parents=True, exist_ok=True)
+        (root / "masks" / sub).mkdir(parents=True, exist_ok=True)
+        for stem, (image, mask) in pairs.items():
+            save_array(root / "images" / sub / f"{stem}{image_ext}", image)
+            save_array(root / "masks" / sub / f"{stem}.png", mask)
+        if isinstance(classes, str):
+            (root / "classes.txt").write_text(classes)
+        elif isinstance(classes, dict):
+            (root / "palette.json").write_text(json.dumps(classes))
+        return root
+
+    return make
