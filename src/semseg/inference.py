@@ -1,0 +1,325 @@
+"""Running a trained model: padding, resizing, sliding windows, test-time augmentation.
+
+``infer_logits`` is the one place that turns a normalized batch into logits at the input size;
+``Segmenter`` pairs a model with its ``ModelSpec`` and turns images into ``SegmentationResult``.
+
+Example:
+    >>> seg = Segmenter.from_pretrained("model.safetensors")
+    >>> result = seg.predict("street.jpg", tta=True)
+    >>> result.class_shares()  # {'road': 0.41, 'sky': 0.22, ...}
+    >>> result.save("out", "street")  # street_mask.png, street_color.png, street_overlay.png
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from semseg.checkpoint import ModelSpec, load_model
+from semseg.data.transforms import normalize_image
+from semseg.errors import ConfigError, InputFileError, ModelError
+from semseg.imageio import read_image
+from semseg.models.layers import resize_to
+from semseg.result import SegmentationResult
+
+DEFAULT_TTA_SCALES = (0.75, 1.0, 1.25)
+ImageLike = str | os.PathLike | np.ndarray | Image.Image
+
+
+def _pad_run(model: nn.Module, x: torch.Tensor, stride: int) -> torch.Tensor:
+    """Replicate-pad bottom/right to a multiple of ``stride``, run, crop the logits back."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % stride, (-w) % stride
+    if ph or pw:
+        # Replicating the border gives the model plausible context, unlike a flat fill.
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")  # (N, C, H + ph, W + pw)
+    return model(x)[..., :h, :w]  # (N, K, H, W)
+
+
+def _tile_starts(length: int, tile: int, step: int) -> list[int]:
+    """Evenly spread tile origins; the first tile starts at 0 and the last ends at ``length``."""
+    if length <= tile:
+        return [0]
+    n = math.ceil((length - tile) / step) + 1
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def _gaussian_weight(th: int, tw: int, device: torch.device) -> torch.Tensor:
+    """(th, tw) weights peaking at the tile centre (sigma = tile / 4), where context is fullest."""
+
+    def g(n: int) -> torch.Tensor:
+        t = torch.arange(n, dtype=torch.float32, device=device) - (n - 1) / 2
+        return torch.exp(-0.5 * (t / (n / 4)) ** 2)
+
+    return g(th)[:, None] * g(tw)[None, :]
+
+
+def _window_run(
+    model: nn.Module, x: torch.Tensor, window: tuple[int, int], overlap: float, stride: int
+) -> torch.Tensor:
+    """Sliding-window logits: tiles of ``window`` averaged with Gaussian weights on overlaps."""
+    th, tw = window
+    h, w = x.shape[-2:]
+    # Images smaller than a tile are padded up to it so the model always sees whole tiles.
+    x = F.pad(x, (0, max(tw - w, 0), 0, max(th - h, 0)), mode="replicate")  # (N, C, H', W')
+    big_h, big_w = x.shape[-2:]
+    weight = _gaussian_weight(th, tw, x.device)  # (th, tw)
+    total, norm = None, torch.zeros(big_h, big_w, device=x.device)
+    steps = (max(1, int(th * (1 - overlap))), max(1, int(tw * (1 - overlap))))
+    for top in _tile_starts(big_h, th, steps[0]):
+        for left in _tile_starts(big_w, tw, steps[1]):
+            logits = _pad_run(model, x[..., top:top + th, left:left + tw], stride)  # (N, K, th, tw)
+            if total is None:
+                total = logits.new_zeros(*logits.shape[:2], big_h, big_w)  # (N, K, H', W')
+            total[..., top:top + th, left:left + tw] += logits.float() * weight
+            norm[top:top + th, left:left + tw] += weight
+    return (total / norm)[..., :h, :w]  # (N, K, H, W)
+
+
+def _run_once(
+    model: nn.Module,
+    x: torch.Tensor,
+    input_size: tuple[int, int] | None,
+    stride: int,
+    window: tuple[int, int] | None,
+    overlap: float,
+) -> torch.Tensor:
+    """Logits at ``x``'s size from one view: window tiles, a fixed input size, or padding."""
+    if window is not None:
+        return _window_run(model, x, window, overlap, stride)
+    if input_size is not None:
+        return resize_to(model(resize_to(x, input_size)), x.shape[-2:])
+    return _pad_run(model, x, stride)
+
+
+def _check_options(scales: Sequence[float], window: tuple[int, int] | None, overlap: float,
+                   stride: int) -> None:
+    if not scales or any(not s > 0 for s in scales):
+        raise ConfigError(f"test-time scales must be positive numbers, got {tuple(scales)}")
+    if window is not None and (len(window) != 2 or min(window) < 8):
+        raise ConfigError(f"sliding window must be (height, width) >= 8 each, got {window}")
+    if not 0.0 <= overlap < 1.0:
+        raise ConfigError(f"sliding-window overlap must be in [0, 1), got {overlap}")
+    if stride < 1:
+        raise ConfigError(f"stride must be >= 1, got {stride}")
+
+
+def _scaled(size: Sequence[int], s: float) -> tuple[int, int]:
+    return max(1, round(size[0] * s)), max(1, round(size[1] * s))
+
+
+def infer_logits(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    input_size: tuple[int, int] | None = None,
+    stride: int = 32,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    window: tuple[int, int] | None = None,
+    overlap: float = 1 / 3,
+) -> torch.Tensor:
+    """Logits (N, K, H, W) at the size of the normalized batch ``x`` (N, C, H, W).
+
+    One view (``scales=(1.0,)``, no flip) returns the model's raw logits. With several views
+    (scales and/or horizontal flip) it returns the LOG OF THE AVERAGED SOFTMAX PROBABILITIES, so
+    ``softmax(result)`` is always the (averaged) class probabilities and ``argmax`` the labels.
+
+    ``input_size`` (H, W): resize to it, run, resize logits back (bilinear); with scales the
+    target is ``input_size * scale``. Otherwise the input is replicate-padded bottom/right to a
+    multiple of ``stride`` and the logits cropped back. ``window`` (h, w): sliding-window tiles
+    with ``overlap`` (fraction of the tile), Gaussian-weighted logits averaged where tiles
+    overlap; for images much larger than the training crops. The model runs in eval mode under
+    ``torch.inference_mode``; its previous train/eval mode is restored afterwards.
+    """
+    _check_options(scales, window, overlap, stride)
+    size = tuple(x.shape[-2:])
+    views = [(s, f) for s in scales for f in ((False, True) if flip else (False,))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            if views == [(1.0, False)]:
+                return _run_once(model, x, input_size, stride, window, overlap)
+            total = None
+            for s, f in views:
+                xs = x if s == 1.0 else resize_to(x, _scaled(size, s))  # (N, C, sH, sW)
+                target = _scaled(input_size, s) if input_size is not None else None
+                logits = _run_once(model, xs.flip(-1) if f else xs, target, stride, window,
+                                   overlap)
+                logits = logits.flip(-1) if f else logits
+                probs = resize_to(logits.float(), size).softmax(1)  # (N, K, H, W)
+                total = probs if total is None else total + probs
+            return (total / len(views)).clamp_min(1e-12).log()  # (N, K, H, W)
+    finally:
+        model.train(was_training)
+
+
+def _as_rgb(image: ImageLike) -> np.ndarray:
+    """A path, PIL image or array -> (H, W, 3) uint8 RGB."""
+    if isinstance(image, str | os.PathLike):
+        return read_image(image)
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB")).copy()
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise ConfigError(f"image arrays must be uint8 RGB, got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        return np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ConfigError(f"image arrays must be (H, W, 3) RGB, got shape {arr.shape}")
+    return arr
+
+
+def _device(device: str | torch.device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {str(device)!r}: no CUDA device is available (use --device cpu)")
+    return dev
+
+
+def _uncertainty_maps(t: torch.Tensor | None) -> torch.Tensor | None:
+    """(N, [K,] h, w) map -> (N, 1, h, w); per-class maps (e.g. variance) are averaged."""
+    if t is None:
+        return None
+    t = t.float()
+    return t.mean(1, keepdim=True) if t.dim() == 4 else t[:, None]
+
+
+class Segmenter:
+    """A model with its spec (classes, palette, normalization): images in, results out.
+
+    When the model has more outputs than the spec has classes (``spec.num_outputs``, e.g. a
+    Cityscapes model with an extra "ignore" channel), the extra outputs are dropped before the
+    softmax: they are never predicted, and ``probs`` are renormalized over the real classes.
+    """
+
+    def __init__(self, model: nn.Module, spec: ModelSpec, device: str | torch.device = "cpu"):
+        self.device = _device(device)
+        self.model = model.to(self.device).eval()
+        self.spec = spec
+        self.stride = 32  # the largest output stride of the zoo; padding to it suits all models
+
+    @property
+    def info(self):
+        """The model's ``DatasetInfo`` (classes, palette, normalization)."""
+        return self.spec.info
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str = "cpu") -> Segmenter:
+        """Load a ``.pt``/``.safetensors`` file, or a named pretrained model via ``semseg.hub``."""
+        path = Path(name_or_path)
+        if path.is_file():
+            model, spec, _ = load_model(path)
+            return cls(model, spec, device)
+        name = str(name_or_path)
+        if path.suffix in (".pt", ".pth", ".safetensors") or os.sep in name or "/" in name:
+            raise InputFileError(f"{name}: model file not found")
+        if importlib.util.find_spec("semseg.hub") is None:
+            raise ModelError(
+                f"{name!r}: no such file, and named pretrained models are not available in this "
+                "build; pass a checkpoint path (.pt or .safetensors)"
+            )
+        from semseg.hub import load_pretrained
+
+        model, spec = load_pretrained(name)
+        return cls(model, spec, device)
+
+    def predict(
+        self,
+        image: ImageLike,
+        *,
+        tta: bool = False,
+        scales: Sequence[float] | None = None,
+        window: tuple[int, int] | None = None,
+        mc_samples: int = 0,
+    ) -> SegmentationResult:
+        """Segment one image (path, (H, W, 3) uint8 RGB array or PIL image)."""
+        return self.predict_batch([image], tta=tta, scales=scales, window=window,
+                                  mc_samples=mc_samples)[0]
+
+    def predict_batch(
+        self,
+        images: Sequence[ImageLike],
+        *,
+        tta: bool = False,
+        scales: Sequence[float] | None = None,
+        window: tuple[int, int] | None = None,
+        mc_samples: int = 0,
+    ) -> list[SegmentationResult]:
+        """Segment several images; images of equal size share one forward pass.
+
+        ``tta`` adds horizontal flips and, unless ``scales`` is given, scales 0.75/1/1.25.
+        ``mc_samples > 0`` runs Monte-Carlo dropout and fills ``result.uncertainty``.
+        """
+        if mc_samples < 0:
+            raise ConfigError(f"mc_samples must be >= 0, got {mc_samples}")
+        arrays = [_as_rgb(im) for im in images]
+        scales = tuple(scales) if scales else (DEFAULT_TTA_SCALES if tta else (1.0,))
+        results: list[SegmentationResult | None] = [None] * len(arrays)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, arr in enumerate(arrays):
+            by_size.setdefault(arr.shape[:2], []).append(i)
+        for idx in by_size.values():
+            batch = [arrays[i] for i in idx]
+            for i, res in zip(idx, self._run(batch, scales, tta, window, mc_samples), strict=True):
+                results[i] = res
+        return results  # type: ignore[return-value]
+
+    def _run(self, arrays: list[np.ndarray], scales: tuple[float, ...], flip: bool,
+             window: tuple[int, int] | None, mc_samples: int) -> list[SegmentationResult]:
+        x = torch.stack([normalize_image(a, self.info) for a in arrays]).to(self.device)
+        c = self.info.num_classes
+        uncertainty: dict[str, list[np.ndarray]] = {}
+        if mc_samples > 0:
+            probs, uncertainty = self._mc_probs(x, mc_samples)  # (N, C, H, W)
+        else:
+            logits = infer_logits(self.model, x, input_size=self.spec.input_size,
+                                  stride=self.stride, scales=scales, flip=flip, window=window)
+            probs = logits[:, :c].float().softmax(1)  # (N, C, H, W); extra outputs dropped
+        probs_np = probs.cpu().numpy().astype(np.float32)
+        masks = probs_np.argmax(1).astype(np.int64)  # (N, H, W)
+        return [
+            SegmentationResult(
+                image=a, mask=masks[i], probs=probs_np[i], info=self.info,
+                uncertainty={k: v[i] for k, v in uncertainty.items()} or None,
+            )
+            for i, a in enumerate(arrays)
+        ]
+
+    def _mc_probs(self, x: torch.Tensor, samples: int) -> tuple[torch.Tensor, dict]:
+        """Monte-Carlo dropout probabilities (N, C, H, W) and per-image uncertainty maps."""
+        from semseg.uncertainty import mc_dropout_predict  # optional module, imported on use
+
+        size = tuple(x.shape[-2:])
+        if self.spec.input_size is not None:
+            xs = resize_to(x, self.spec.input_size)
+        else:
+            ph, pw = (-size[0]) % self.stride, (-size[1]) % self.stride
+            xs = F.pad(x, (0, pw, 0, ph), mode="replicate")  # (N, C, H', W')
+        with torch.inference_mode():
+            mc = mc_dropout_predict(self.model, xs, samples)
+        self.model.eval()
+
+        def back(t: torch.Tensor) -> torch.Tensor:  # undo the resize or the padding
+            if self.spec.input_size is not None:
+                return resize_to(t, size)
+            return t[..., : size[0], : size[1]]
+
+        probs = back(mc.mean_probs.float())[:, : self.info.num_classes]  # (N, C, H, W)
+        probs = probs / probs.sum(1, keepdim=True).clamp_min(1e-12)
+        maps = {"entropy": mc.entropy, "variance": getattr(mc, "variance", None)}
+        per_image = {}
+        for key, value in maps.items():
+            if (t := _uncertainty_maps(value)) is not None:
+                per_image[key] = list(back(t)[:, 0].cpu().numpy().astype(np.float32))  # N x (H, W)
+        return probs, per_image

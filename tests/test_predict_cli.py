@@ -1,0 +1,210 @@
+"""``semseg predict`` end to end on real files: outputs, videos, and errors that write nothing."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from semseg.checkpoint import ModelSpec, save_release
+from semseg.cli import main
+from semseg.data.info import DatasetInfo
+from semseg.models import list_models, register_model
+
+INFO = DatasetInfo("toy", ("bg", "person", "car"), ((0, 0, 0), (220, 20, 60), (0, 0, 142)))
+
+
+class Pointwise(nn.Module):
+    """A 1x1 convolution: predicts from each pixel's colour alone."""
+
+    def __init__(self, num_classes: int, in_channels: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+if "_test_cli_pointwise" not in list_models():
+    register_model("_test_cli_pointwise")(Pointwise)
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    torch.manual_seed(0)
+    spec = ModelSpec("_test_cli_pointwise", INFO)
+    return save_release(tmp_path / "toy.safetensors", spec.build(), spec)
+
+
+def _write_image(path, h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    return [_write_image(folder / "a.png", 97, 131, 1), _write_image(folder / "b.jpg", 40, 52, 2)]
+
+
+def _run(*argv) -> int:
+    return main(["predict", *map(str, argv)])
+
+
+def test_predict_images_writes_all_outputs(model_path, images, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _run(model_path, *images, "-o", out, "--probs", "--alpha", "0.3") == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(f"{s}_{k}" for s in "ab" for k in
+                           ("mask.png", "color.png", "overlay.png", "probs.npz"))
+    mask = Image.open(out / "a_mask.png")
+    assert mask.mode == "P" and mask.size == (131, 97)
+    assert Image.open(out / "b_color.png").size == (52, 40)
+    summary = capsys.readouterr().out.strip().splitlines()
+    assert len(summary) == 1 and summary[0].startswith("predicted 2 image(s)")
+
+
+def test_predict_folder_and_quoted_glob(model_path, images, tmp_path):
+    assert _run(model_path, images[0].parent, "-o", tmp_path / "o1") == 0
+    assert (tmp_path / "o1" / "a_overlay.png").is_file()
+    assert (tmp_path / "o1" / "b_overlay.png").is_file()
+    assert _run(model_path, str(images[0].parent / "*.png"), "-o", tmp_path / "o2") == 0
+    assert sorted(p.name for p in (tmp_path / "o2").iterdir())[0] == "a_color.png"
+    assert not (tmp_path / "o2" / "b_mask.png").exists()
+
+
+def test_predict_tta_window_and_class_filter(model_path, images, tmp_path):
+    out = tmp_path / "out"
+    args = ["--tta", "--scales", "0.5,1", "--window", "32x48", "--classes", "person,car"]
+    assert _run(model_path, images[0], "-o", out, *args) == 0
+    assert Image.open(out / "a_mask.png").size == (131, 97)
+
+
+def _assert_failed_cleanly(code, capsys, out, *needles):
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("semseg predict: error:")
+    for needle in needles:
+        assert needle in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_missing_input_among_good_ones_writes_nothing(model_path, images, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = _run(model_path, images[0], tmp_path / "missing.png", images[1], "-o", out)
+    _assert_failed_cleanly(code, capsys, out, "missing.png", "not found")
+
+
+def test_corrupt_image_among_good_ones_writes_nothing(model_path, images, tmp_path, capsys):
+    bad = tmp_path / "imgs" / "c.png"
+    bad.write_bytes(images[0].read_bytes()[:200])  # a truncated PNG
+    out = tmp_path / "out"
+    _assert_failed_cleanly(_run(model_path, images[0].parent, "-o", out), capsys, out, "c.png")
+
+
+def test_failure_keeps_existing_outputs(model_path, images, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_mask.png").write_bytes(b"previous result")
+    code = _run(model_path, images[0], tmp_path / "missing.png", "-o", out)
+    assert code == 2
+    assert (out / "a_mask.png").read_bytes() == b"previous result"
+    assert sorted(p.name for p in out.iterdir()) == ["a_mask.png"]
+
+
+def test_unknown_class_lists_valid_names(model_path, images, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = _run(model_path, *images, "-o", out, "--classes", "person,bus")
+    _assert_failed_cleanly(code, capsys, out, "'bus'", "bg, person, car")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--window", "big"], "--window"),
+        (["--scales", "1,x"], "--scales"),
+        (["--alpha", "2"], "--alpha"),
+        (["-o", "{tmp}/x.mp4"], ".mp4"),
+    ],
+)
+def test_bad_options_exit_2(model_path, images, tmp_path, capsys, args, needle):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    argv = [model_path, images[0], *args] + ([] if "-o" in args else ["-o", tmp_path / "out"])
+    _assert_failed_cleanly(_run(*argv), capsys, tmp_path / "out", needle)
+
+
+def test_same_stem_inputs_are_rejected(model_path, images, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    dup = _write_image(other / "a.png", 20, 20)
+    out = tmp_path / "out"
+    _assert_failed_cleanly(_run(model_path, images[0], dup, "-o", out), capsys, out, "'a'")
+
+
+def test_unknown_model_and_camera_errors(images, tmp_path, capsys):
+    out = tmp_path / "out"
+    _assert_failed_cleanly(_run(tmp_path / "none.safetensors", images[0], "-o", out), capsys,
+                           out, "none.safetensors")
+    model = save_release(tmp_path / "m.safetensors", Pointwise(3),
+                         ModelSpec("_test_cli_pointwise", INFO))
+    _assert_failed_cleanly(_run(model, "--camera", "97", "-o", out), capsys, out, "camera 97")
+
+
+def _write_video(path, frames=10, size=(48, 64)):
+    h, w = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (w, h))
+    assert writer.isOpened()
+    for i in range(frames):
+        frame = np.zeros((h, w, 3), np.uint8)
+        frame[:, : (i + 1) * w // frames] = (0, 0, 255)  # a red bar growing (BGR)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def _video_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    count, size = 0, None
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        count, size = count + 1, frame.shape[:2]
+    cap.release()
+    return count, size
+
+
+def test_video_to_overlay_video(model_path, tmp_path, capsys):
+    video = _write_video(tmp_path / "clip.mp4")
+    out = tmp_path / "out"
+    assert _run(model_path, video, "-o", out, "--batch-size", "3") == 0
+    assert _video_frames(out / "clip_overlay.mp4") == (10, (48, 64))
+    printed = capsys.readouterr().out
+    assert "10 frames at" in printed and "frames/s" in printed
+    single = tmp_path / "single.mp4"
+    assert _run(model_path, video, "-o", single) == 0
+    assert _video_frames(single) == (10, (48, 64))
+
+
+def test_video_overlay_keeps_rgb_order(tmp_path):
+    # A model that always predicts "person" (220, 20, 60) over a black video, alpha 1:
+    # the written frames must read back as that colour, not its BGR mirror.
+    model = Pointwise(3)
+    with torch.no_grad():
+        model.conv.weight.zero_()
+        model.conv.bias.copy_(torch.tensor([0.0, 10.0, 0.0]))
+    path = save_release(tmp_path / "p.safetensors", model, ModelSpec("_test_cli_pointwise", INFO))
+    video = tmp_path / "black.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5.0, (64, 48))
+    for _ in range(3):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    assert _run(path, video, "-o", tmp_path / "o.mp4", "--alpha", "1") == 0
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)[24, 32].astype(int)
+    assert ok and np.abs(rgb - [220, 20, 60]).max() <= 12  # mp4v is lossy
