@@ -18,12 +18,20 @@ from semseg.errors import ConfigError
 
 
 class PairTransform:
-    """Apply an albumentations pipeline to (image, mask) and convert both to tensors."""
+    """Apply an albumentations pipeline to (image, mask) and convert both to tensors.
+
+    Albumentations keeps a private random state that ``np.random.seed`` does not reach and that
+    every DataLoader worker would inherit unchanged (the same augmentations in all workers), so
+    each call reseeds the pipeline from NumPy's global generator, which the user seeds and
+    PyTorch reseeds per worker.
+    """
 
     def __init__(self, pipeline: A.Compose) -> None:
         self.pipeline = pipeline
 
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        if hasattr(self.pipeline, "set_random_seed"):
+            self.pipeline.set_random_seed(int(np.random.randint(0, 2**31 - 1)))
         out = self.pipeline(image=image, mask=mask)
         img = torch.from_numpy(np.ascontiguousarray(out["image"].transpose(2, 0, 1)))  # (C, H, W)
         return img.float(), torch.from_numpy(np.ascontiguousarray(out["mask"])).long()
