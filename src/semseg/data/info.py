@@ -34,12 +34,22 @@ class DatasetInfo:
             )
         if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in self.palette):
             raise ConfigError(f"dataset {self.name!r}: palette entries must be (r, g, b) in 0..255")
-        if 0 <= self.ignore_index < len(self.classes):
+        if dupes := sorted({c for c in self.classes if self.classes.count(c) > 1}):
+            raise ConfigError(f"dataset {self.name!r}: duplicate class names {dupes}")
+        # Encoded masks are uint8, so class ids and the ignore value must fit in 0..255.
+        if not 0 <= self.ignore_index <= 255:
+            raise ConfigError(
+                f"dataset {self.name!r}: ignore_index {self.ignore_index} must be in 0..255"
+            )
+        if self.ignore_index < len(self.classes):
             raise ConfigError(
                 f"dataset {self.name!r}: ignore_index {self.ignore_index} collides with a class id"
+                f" (classes are 0..{len(self.classes) - 1})"
             )
         if len(self.mean) != len(self.std):
             raise ConfigError(f"dataset {self.name!r}: mean and std lengths differ")
+        if any(s <= 0 for s in self.std):
+            raise ConfigError(f"dataset {self.name!r}: std values must be > 0, got {self.std}")
 
     @property
     def num_classes(self) -> int:
@@ -64,6 +74,8 @@ class DatasetInfo:
         known = {"name", "classes", "palette", "ignore_index", "mean", "std"}
         if unknown := set(d) - known:
             raise ConfigError(f"dataset info: unknown keys {sorted(unknown)}")
+        if missing := {"name", "classes", "palette"} - set(d):
+            raise ConfigError(f"dataset info: missing keys {sorted(missing)}")
         return cls(
             name=str(d["name"]),
             classes=tuple(d["classes"]),
