@@ -7,7 +7,8 @@ Expected tree (split sub-folders optional)::
 
 ``palette.json``: ``{"classes": [...], "palette": [[r, g, b], ...], "ignore_index": 255,
 "void_colors": [[0, 0, 0]]}`` (palette, ignore_index and void_colors optional).
-``classes.txt``: one class per line, either ``name`` or ``name r g b``.
+``classes.txt``: one class per line, either ``name`` or ``name r g b`` (names may hold
+spaces).
 Masks may store class indices (0..C-1, ``ignore_index`` for void) or palette colours.
 """
 
@@ -34,11 +35,11 @@ def _parse_classes_txt(path: Path) -> tuple[list[str], list[tuple[int, int, int]
         parts = line.split()
         if not parts:
             continue
-        if len(parts) == 4 and all(p.isdigit() for p in parts[1:]):
-            names.append(parts[0])
-            colors.append(tuple(int(p) for p in parts[1:]))
-        elif len(parts) == 1:
-            names.append(parts[0])
+        if len(parts) >= 4 and all(p.isdigit() for p in parts[-3:]):
+            names.append(" ".join(parts[:-3]))  # names may hold spaces ("traffic light")
+            colors.append(tuple(int(p) for p in parts[-3:]))
+        elif not any(p.isdigit() for p in parts[1:]):
+            names.append(" ".join(parts))
         else:
             raise ConfigError(f"{path}:{n}: expected 'name' or 'name r g b', got {line!r}")
     if colors and len(colors) != len(names):
@@ -51,21 +52,28 @@ def load_palette(path: str | Path, name: str = "folder") -> tuple[DatasetInfo, n
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: palette file not found")
-    if path.suffix == ".json":
-        try:
+    try:
+        if path.suffix == ".json":
             d = json.loads(path.read_text())
             classes = [str(c) for c in d["classes"]]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}: not a palette JSON with a 'classes' list ({exc})") from None
-        colors = d.get("palette")
-        ignore, void = int(d.get("ignore_index", IGNORE_INDEX)), d.get("void_colors", [])
-    else:
-        classes, colors = _parse_classes_txt(path)
-        ignore, void = IGNORE_INDEX, []
-    palette = tuple(tuple(int(v) for v in c) for c in colors) if colors else default_palette(
-        len(classes))
-    info = DatasetInfo(name=name, classes=tuple(classes), palette=palette, ignore_index=ignore)
-    return info, np.asarray(void, dtype=np.int64).reshape(-1, 3)
+            colors = d.get("palette")
+            ignore, void = int(d.get("ignore_index", IGNORE_INDEX)), d.get("void_colors", [])
+        else:
+            classes, colors = _parse_classes_txt(path)
+            ignore, void = IGNORE_INDEX, []
+        palette = tuple(tuple(int(v) for v in c) for c in colors) if colors else default_palette(
+            len(classes))
+        void_arr = np.asarray(void, dtype=np.int64).reshape(-1, 3)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: not a valid palette file ({type(exc).__name__}: {exc}); expected "
+            '{"classes": [...], "palette": [[r, g, b], ...]} or classes.txt lines'
+        ) from None
+    try:
+        info = DatasetInfo(name=name, classes=tuple(classes), palette=palette, ignore_index=ignore)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return info, void_arr
 
 
 def resolve_info(root: Path, palette: str | None) -> tuple[DatasetInfo, np.ndarray]:
@@ -75,6 +83,11 @@ def resolve_info(root: Path, palette: str | None) -> tuple[DatasetInfo, np.ndarr
 
         if palette in DATASET_INFOS:
             return DATASET_INFOS[palette], np.zeros((0, 3), dtype=np.int64)
+        if not Path(palette).is_file():
+            raise ConfigError(
+                f"--palette {palette}: neither a file nor a built-in dataset "
+                f"({', '.join(DATASET_INFOS)})"
+            )
         return load_palette(palette, name=root.name)
     for candidate in ("palette.json", "classes.txt"):
         if (root / candidate).is_file():
@@ -99,6 +112,10 @@ def splits(root: str | Path, palette: str | None = None) -> list[SplitSource]:
     out = []
     for split in names:
         sub = "" if split == "all" else split
+        if not (root / "masks" / sub).is_dir():
+            raise DatasetLayoutError(
+                f"{root / 'masks' / sub}: folder not found (images/{sub} has no masks/{sub})"
+            )
         pairs, problems = _pair(root / "images" / sub, root / "masks" / sub)
         out.append(SplitSource(split, pairs, problems, info, lut, reader))
     return out
