@@ -26,7 +26,11 @@ def camvid_root() -> Path:
 def save_array(path: Path, array: np.ndarray | Image.Image, **save_kw) -> Path:
     """Write an array (or PIL image) to ``path``, creating folders; the suffix picks the format."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    img = array if isinstance(array, Image.Image) else Image.fromarray(np.asarray(array))
+    if not isinstance(array, Image.Image):
+        array = np.asarray(array)
+        if array.dtype not in (np.uint8, np.uint16):  # int64 literals in tests: 8-bit files
+            array = array.astype(np.uint8)
+    img = array if isinstance(array, Image.Image) else Image.fromarray(array)
     img.save(path, **save_kw)
     return path
 
