@@ -37,6 +37,8 @@ class TrainConfig:
     crop_size: tuple[int, int] = (360, 480)  # (H, W) random crop after random scaling
     scale_range: tuple[float, float] = (0.5, 2.0)
     color_jitter: float = 0.3
+    eval_size: tuple[int, int] | None = None  # (H, W) model input at validation/inference;
+    # None: native resolution. Logits are resized back to the mask size either way.
     optimizer: str = "adamw"  # adamw | sgd
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -59,6 +61,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.crop_size = tuple(int(v) for v in self.crop_size)  # type: ignore[assignment]
         self.scale_range = tuple(float(v) for v in self.scale_range)  # type: ignore[assignment]
+        if self.eval_size is not None:
+            self.eval_size = tuple(int(v) for v in self.eval_size)  # type: ignore[assignment]
         checks = {
             "optimizer": self.optimizer in ("adamw", "sgd"),
             "class_weighting": self.class_weighting in ("enet", "none"),

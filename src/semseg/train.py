@@ -60,7 +60,7 @@ def build_datasets(cfg: TrainConfig):
     info = sources[cfg.train_split].info
     train = sources[cfg.train_split].dataset(train_transform(
         info, cfg.crop_size, cfg.scale_range, color_jitter=cfg.color_jitter))
-    val = sources[cfg.val_split].dataset(eval_transform(info))
+    val = sources[cfg.val_split].dataset(eval_transform(info, cfg.eval_size))
     if cfg.limit_train:
         train = Subset(train, range(min(cfg.limit_train, len(train))))
     if cfg.limit_val:
@@ -193,7 +193,7 @@ def _setup(cfg: TrainConfig, resume: bool):
     device = resolve_device(cfg.device)
     train_ds, val_ds, info = build_datasets(cfg)
     spec = ModelSpec(arch=cfg.arch, info=info, in_channels=len(info.mean),
-                     arch_kwargs=dict(cfg.arch_kwargs))
+                     arch_kwargs=dict(cfg.arch_kwargs), input_size=cfg.eval_size)
     model = spec.build()
     if cfg.pretrained_backbone and state is None and hasattr(model, "load_pretrained_backbone"):
         model.load_pretrained_backbone()

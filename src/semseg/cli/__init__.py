@@ -14,7 +14,7 @@ import sys
 from semseg import __version__
 from semseg.errors import SemsegError
 
-COMMANDS: tuple[str, ...] = ("datasets", "predict", "train")
+COMMANDS: tuple[str, ...] = ("datasets", "predict", "train", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--crop-size", type=_size, help="HxW, e.g. 360x480")
+    p.add_argument("--eval-size", type=_size, help="HxW model input for validation/inference")
     p.add_argument("--scale-range", type=_range, help="MIN,MAX, e.g. 0.5,2.0")
     p.add_argument("--optimizer", choices=["adamw", "sgd"])
     p.add_argument("--lr", type=float)
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone",
-                 "epochs", "batch_size", "crop_size", "scale_range", "optimizer", "lr",
+                 "epochs", "batch_size", "crop_size", "eval_size", "scale_range", "optimizer", "lr",
                  "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "device",
                  "amp", "workers", "threads", "seed", "val_every", "steps_per_epoch",
                  "limit_train", "limit_val", "out_dir")

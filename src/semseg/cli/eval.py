@@ -1,0 +1,158 @@
+"""``semseg eval``: score a model on a dataset split at full mask resolution."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"expected comma-separated numbers, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``semseg eval``."""
+    p = sub.add_parser("eval", help="evaluate a checkpoint or pretrained model on a dataset split")
+    p.add_argument("model", help="checkpoint (.pt/.safetensors) or pretrained name, e.g. default")
+    p.add_argument("--data", required=True, help="dataset root")
+    p.add_argument("--format", default="camvid", help="dataset format (default camvid)")
+    p.add_argument("--palette", help="palette file or dataset name (folder format)")
+    p.add_argument("--split", default="val", help="split to evaluate (default val)")
+    p.add_argument("--tta", action="store_true", help="average with the horizontal flip")
+    p.add_argument("--scales", type=_scales, default=(1.0,),
+                   help="multi-scale TTA, e.g. 0.75,1,1.25")
+    p.add_argument("--boundary-tolerance", type=int, default=2,
+                   help="boundary F-score tolerance in pixels (default 2; -1 disables)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--json", dest="json_path", help="write the full report as JSON here")
+    p.add_argument("--confusion-png", help="write the row-normalized confusion matrix PNG here")
+    p.set_defaults(func=run)
+
+
+def _load(name_or_path: str, device: str):
+    from semseg.inference import Segmenter
+
+    seg = Segmenter.from_pretrained(name_or_path, device=device)
+    return seg.model, seg.spec
+
+
+def _dataset(args: argparse.Namespace, info):
+    from torch.utils.data import Subset
+
+    from semseg.data import get_format
+    from semseg.data.transforms import eval_transform
+    from semseg.errors import ConfigError, DatasetLayoutError
+
+    splits = get_format(args.format).splits(args.data, palette=args.palette)
+    sources = {s.split: s for s in splits}
+    if args.split not in sources:
+        have = ", ".join(sources)
+        raise DatasetLayoutError(f"{args.data}: split {args.split!r} not found; have {have}")
+    source = sources[args.split]
+    if tuple(source.info.classes) != tuple(info.classes):
+        raise ConfigError(
+            f"model classes {list(info.classes)} differ from dataset classes "
+            f"{list(source.info.classes)}"
+        )
+    ds = source.dataset(eval_transform(info))
+    return Subset(ds, range(min(args.limit, len(ds)))) if args.limit else ds
+
+
+def save_confusion_png(matrix, classes, path: str) -> None:
+    """Row-normalized confusion matrix (rows: ground truth) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from semseg.imageio import atomic_write
+
+    m = np.asarray(matrix, dtype=np.float64)
+    norm = m / np.maximum(m.sum(1, keepdims=True), 1)
+    n = len(classes)
+    fig, ax = plt.subplots(figsize=(1 + 0.55 * n, 1 + 0.5 * n))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), classes, rotation=60, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("ground truth")
+    for i in range(n):
+        for j in range(n):
+            if norm[i, j] >= 0.01:
+                ax.text(j, i, f"{100 * norm[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+
+
+def _print_table(scores, boundary, classes) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="per-class scores (%)")
+    for col in ("class", "IoU", "Acc", "Dice") + (("BF",) if boundary is not None else ()):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    bf = boundary.class_scores() if boundary is not None else None
+    for i, row in enumerate(scores.table(classes)):
+        extra = ()
+        if bf is not None:
+            extra = (f"{100 * bf[i]:.1f}" if i < len(bf) and bf[i] == bf[i] else
+                     f"{100 * boundary.compute().mean:.1f}" if i == len(bf) else "n/a",)
+        table.add_row(*row, *extra)
+    console = Console()
+    console.print(table)
+    console.print(f"mIoU {100 * scores.miou:.2f}  pixel acc {100 * scores.pixel_acc:.2f}  "
+                  f"mean acc {100 * scores.mean_acc:.2f}  fwIoU {100 * scores.fwiou:.2f}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and report."""
+    from functools import partial
+
+    from rich.progress import Progress
+    from torch.utils.data import DataLoader
+
+    from semseg.evaluate import evaluate
+
+    model, spec = _load(args.model, args.device)
+    info = spec.info
+    ds = _dataset(args, info)
+    logits_fn = partial(_logits, input_size=spec.input_size, scales=args.scales, flip=args.tta)
+    tol = None if args.boundary_tolerance < 0 else args.boundary_tolerance
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"eval {args.split}", total=len(ds))
+        cm, bf = evaluate(model, DataLoader(ds, batch_size=1), info.num_classes,
+                          info.ignore_index, args.device, logits_fn, tol,
+                          lambda n: bar.advance(task, n))
+    scores = cm.compute()
+    _print_table(scores, bf, info.classes)
+    report = {"model": args.model, "data": str(args.data), "split": args.split,
+              "images": len(ds), "tta_flip": args.tta, "scales": list(args.scales),
+              "input_size": list(spec.input_size) if spec.input_size else None,
+              **scores.to_dict(info.classes),
+              "confusion_matrix": cm.matrix.cpu().tolist()}
+    if bf is not None:
+        report["boundary_f"] = bf.compute().mean
+        report["boundary_tolerance_px"] = tol
+    if args.json_path:
+        from semseg.imageio import atomic_write
+
+        atomic_write(args.json_path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
+    if args.confusion_png:
+        save_confusion_png(cm.matrix.cpu().numpy(), info.classes, args.confusion_png)
+    return 0
+
+
+def _logits(model, x, size, *, input_size, scales, flip):
+    from semseg.inference import infer_logits
+
+    return infer_logits(model, x, input_size=input_size, scales=scales, flip=flip)
