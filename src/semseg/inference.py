@@ -138,7 +138,8 @@ def infer_logits(
     target is ``input_size * scale``. Otherwise the input is replicate-padded bottom/right to a
     multiple of ``stride`` and the logits cropped back. ``window`` (h, w): sliding-window tiles
     with ``overlap`` (fraction of the tile), Gaussian-weighted logits averaged where tiles
-    overlap; for images much larger than the training crops. The model runs in eval mode under
+    overlap; for images much larger than the training crops (``window`` takes precedence over
+    ``input_size``, and each tile is padded to ``stride``). The model runs in eval mode under
     ``torch.inference_mode``; its previous train/eval mode is restored afterwards.
     """
     _check_options(scales, window, overlap, stride)
