@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from semseg.errors import ConfigError
-from semseg.models.backbones import resnet18, resnet34, resnet50, resnet101
+from semseg.models.backbones import resnet18, resnet34, resnet50, resnet101, vgg16
 
 
 def _n_params(module: torch.nn.Module) -> int:
@@ -73,3 +73,19 @@ def test_resnet_dilation_replaces_stride() -> None:
 def test_resnet_rejects_unknown_output_stride() -> None:
     with pytest.raises(ConfigError, match="output_stride must be one of"):
         resnet18(output_stride=4)
+
+
+def test_vgg16_parameter_counts_match_torchvision_features() -> None:
+    # torchvision vgg16().features has 14,714,688 parameters; BN adds 2 per channel (4224 ch).
+    assert _n_params(vgg16()) == 14_714_688
+    assert _n_params(vgg16(batch_norm=True)) == 14_714_688 + 2 * 4224
+
+
+def test_vgg16_features_halve_resolution_per_stage() -> None:
+    enc = vgg16(in_channels=1).eval()
+    with torch.inference_mode():
+        feats = enc.forward_features(torch.randn(1, 1, 64, 96))
+    assert [tuple(f.shape[1:]) for f in feats] == [
+        (64, 32, 48), (128, 16, 24), (256, 8, 12), (512, 4, 6), (512, 2, 3)
+    ]
+    assert enc.out_channels == [64, 128, 256, 512, 512]

@@ -3,12 +3,17 @@
 # Importing each family module registers its constructors (explicit, no discovery magic).
 from semseg.models import (  # noqa: F401  (one family per line, so additions never conflict)
     deeplabv3plus,
+    enet,
+    fcn,
     frrn,
     icnet,
     layers,
+    linknet,
     litefpn,
     pspnet,
     refinenet,
+    segnet,
+    unet,
 )
 from semseg.models.registry import create_model, list_models, model_entry, register_model
 
