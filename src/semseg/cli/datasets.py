@@ -54,10 +54,12 @@ def _print_tables(reports: list, info, max_problems: int) -> None:
     console.print(table)
     problems = [p for r in reports for p in r.problems]
     for p in problems[:max_problems]:
-        console.print(f"[red]problem[/]: {p}", markup=True, highlight=False)
+        # soft_wrap: one problem per line, so long paths stay greppable
+        console.print(f"[red]problem[/]: {p}", markup=True, highlight=False, soft_wrap=True)
     if len(problems) > max_problems:
         console.print(f"... and {len(problems) - max_problems} more problems")
-    console.print(f"{len(problems)} problem(s) found" if problems else "no problems found")
+    if not problems:
+        console.print("no problems found")
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -86,4 +88,8 @@ def run_verify(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         _print_tables(reports, info, args.max_problems)
-    return 2 if any(r.problems for r in reports) else 0
+    if n := sum(len(r.problems) for r in reports):
+        # The report went to stdout; stderr gets the one-line error every failing command gives.
+        print(f"semseg datasets: error: {n} problem(s) found in {args.root}", file=sys.stderr)
+        return 2
+    return 0

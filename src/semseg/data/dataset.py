@@ -39,9 +39,18 @@ def identity_lut(num_classes: int, ignore_index: int) -> np.ndarray:
     return build_lut({**{i: i for i in range(num_classes)}, ignore_index: ignore_index})
 
 
+def present_values(raw: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an integer mask."""
+    if raw.size and raw.dtype.kind in "iu":
+        lo, hi = int(raw.min()), int(raw.max())
+        if lo >= 0 and hi < 65536:  # bincount is ~10x faster than np.unique's sort
+            return np.flatnonzero(np.bincount(raw.ravel(), minlength=hi + 1))
+    return np.unique(raw)
+
+
 def invalid_values(raw: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """Sorted raw values in ``raw`` that the lookup table does not define."""
-    values = np.unique(raw)
+    values = present_values(raw)
     bad = (values < 0) | (values >= len(lut))
     ok = ~bad
     bad[ok] = lut[values[ok]] == INVALID
@@ -125,11 +134,19 @@ def pair_by_stem(image_dir: Path, mask_dir: Path) -> tuple[list[Sample], list[st
     """Pair images and masks with the same file stem; returns pairs and unpaired-file problems."""
     from semseg.imageio import list_images
 
-    images = {p.stem: p for p in list_images(image_dir)}
-    masks = {p.stem: p for p in list_images(mask_dir)}
-    problems = [f"{images[s]}: no mask with this stem in {mask_dir}" for s in images.keys() - masks]
-    problems += [f"{masks[s]}: no image with this stem in {image_dir}" for s in masks.keys()
-                 - images.keys()]
+    problems: list[str] = []
+    images: dict[str, Path] = {}
+    masks: dict[str, Path] = {}
+    for files, folder in ((images, image_dir), (masks, mask_dir)):
+        for p in list_images(folder):
+            if p.stem in files:  # a.jpg and a.png: which one is meant is unknowable
+                problems.append(f"{p}: same stem as {files[p.stem].name}; keeping the first")
+                continue
+            files[p.stem] = p
+    for s in images.keys() - masks.keys():
+        problems.append(f"{images[s]}: no mask with this stem in {mask_dir}")
+    for s in masks.keys() - images.keys():
+        problems.append(f"{masks[s]}: no image with this stem in {image_dir}")
     pairs = [Sample(images[s], masks[s]) for s in sorted(images.keys() & masks.keys())]
     return pairs, sorted(problems)
 

@@ -84,6 +84,8 @@ def verify_split(
     report = SplitReport(source.split, source.info.num_classes)
     report.pairs = len(source.samples)
     report.problems.extend(source.problems)
+    if not source.samples:
+        report.problems.append(f"split {source.split!r}: no image/mask pairs found")
     for i in range(len(source.samples)):
         _check_pair(source, i, report)
         if progress is not None:
