@@ -121,6 +121,9 @@ def test_16bit_grayscale_image_is_scaled_to_8bit(tmp_path: Path) -> None:
     path = tmp_path / "g16.png"
     path.write_bytes(encoded(np.array([[0, 65535, 32896]], np.uint16), "PNG"))
     np.testing.assert_array_equal(read_image(path)[0, :, 0], [0, 255, 128])
+    # Scaled by bit depth, not by content: a dark 16-bit frame stays dark.
+    path.write_bytes(encoded(np.array([[0, 255, 200]], np.uint16), "PNG"))
+    np.testing.assert_array_equal(read_image(path)[0, :, 0], [0, 1, 1])
 
 
 def test_palette_image_reads_colours(tmp_path: Path) -> None:

@@ -52,10 +52,12 @@ def _open(path: str | os.PathLike) -> Image.Image:
     return img
 
 
-def _to_uint8_gray(arr: np.ndarray) -> np.ndarray:
+def _to_uint8_gray(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
     """Scale a 16/32-bit grayscale image to 0..255 by its bit depth."""
-    top = 65535 if arr.max(initial=0) > 255 else 255
-    return (arr.astype(np.float64) * (255.0 / top)).round().astype(np.uint8)
+    # A 16-bit file scales by 65535 whatever its content (a dark frame stays dark); 32-bit "I"
+    # images have no fixed depth, so values above 255 are taken as 16-bit.
+    top = 65535 if sixteen_bit or arr.max(initial=0) > 255 else 255
+    return np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255).round().astype(np.uint8)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -65,7 +67,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     with contextlib.suppress(OSError, ValueError, SyntaxError):
         img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        gray = _to_uint8_gray(np.asarray(img))
+        gray = _to_uint8_gray(np.asarray(img), sixteen_bit=img.mode.startswith("I;16"))
         return np.repeat(gray[..., None], 3, axis=2)
     if img.mode == "F":
         raise InputFileError(f"{path}: floating-point images are not supported as RGB input")
