@@ -14,7 +14,13 @@ import sys
 from semseg import __version__
 from semseg.errors import SemsegError
 
-COMMANDS: tuple[str, ...] = ("datasets", "predict", "train", "eval")
+COMMANDS: tuple[str, ...] = (
+    "datasets",
+    "predict",
+    "train",
+    "eval",
+    "models",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

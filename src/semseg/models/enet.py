@@ -175,7 +175,7 @@ class ENet(nn.Module):
 @register_model(
     "enet",
     paper="Paszke et al., ENet: A Deep Neural Network Architecture for Real-Time Semantic"
-    " Segmentation, arXiv 1606.02147, 2016",
+    " Segmentation, arXiv 2016",
     paper_params=0.37e6,
     paper_gflops=3.83,
     note="paper Table 3: 0.37M parameters, 3.83 GFLOPs at 3x640x360",

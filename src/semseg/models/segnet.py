@@ -28,7 +28,7 @@ SEGNET_PAPER = (
 )
 BAYESIAN_PAPER = (
     "Kendall et al., Bayesian SegNet: Model Uncertainty in Deep Convolutional Encoder-Decoder"
-    " Architectures for Scene Understanding, BMVC 2017 (arXiv 1511.02680)"
+    " Architectures for Scene Understanding, BMVC 2017"
 )
 PARAMS_NOTE = (
     "29.46M as reported in ENet (Paszke et al. 2016) Table 3; 286 GFLOPs there at 3x640x360;"
