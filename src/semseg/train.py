@@ -242,11 +242,11 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 best = metrics["miou"] or 0.0
                 save_checkpoint(out / "best.pt", model, spec, epoch=epoch, metrics=metrics,
                                 config=cfg.to_dict())
-        log.write(record)
         save_checkpoint(out / "last.pt", model, spec, epoch=epoch, metrics=metrics,
                         config=cfg.to_dict(), best_miou=best, optimizer=optimizer.state_dict(),
                         scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
                         rng=rng_state())
+        log.write(record)  # after last.pt: a logged epoch is always a resumable one
     log.plot()
     return {"best_miou": best, "last": metrics, "out_dir": str(out),
             "epochs": cfg.epochs, "finished": not math.isnan(best)}
