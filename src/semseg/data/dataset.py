@@ -16,6 +16,10 @@ from semseg.imageio import read_image, read_mask
 
 INVALID = -1  # lookup-table value of a raw label the dataset does not define
 PairTransformFn = Callable[[np.ndarray, np.ndarray], tuple[torch.Tensor, torch.Tensor]]
+# RGB-D inputs are (H, W, 4) float32: RGB in 0..255 and depth * DEPTH_PER_METER, so 10 m reads as
+# 255 and every transform (scale, crop, pad with 0 = no depth, normalize by /255) treats the four
+# channels alike; the depth mean/std in a DatasetInfo are therefore in units of 10 m.
+DEPTH_PER_METER = 25.5
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,20 @@ class Sample:
 
     image: Path
     mask: Path
+    depth: Path | None = None  # RGB-D datasets: the depth map of the image
+
+
+def read_rgb(sample: Sample) -> np.ndarray:
+    """The (H, W, 3) uint8 RGB image of a sample: the default network-input reader."""
+    return read_image(sample.image)
+
+
+def rgbd_image(rgb: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
+    """Stack (H, W, 3) uint8 RGB and (H, W) depth in metres into the (H, W, 4) float32 input."""
+    out = np.empty((*rgb.shape[:2], 4), dtype=np.float32)  # (H, W, 4)
+    out[..., :3] = rgb
+    out[..., 3] = np.nan_to_num(depth_m, nan=0.0, posinf=0.0, neginf=0.0) * DEPTH_PER_METER
+    return out
 
 
 def build_lut(mapping: Mapping[int, int], size: int = 256) -> np.ndarray:
@@ -104,20 +122,23 @@ class SegmentationDataset(Dataset):
         lut: np.ndarray,
         transform: PairTransformFn | None = None,
         read_raw_mask: Callable[[Path], np.ndarray] = read_mask,
+        read_input: Callable[[Sample], np.ndarray] = read_rgb,
     ) -> None:
         self.samples = samples
         self.info = info
         self.lut = lut
         self.transform = transform
         self.read_raw_mask = read_raw_mask
+        self.read_input = read_input
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """The decoded (H, W, 3) uint8 image and (H, W) uint8 train-id mask, untransformed."""
+        """The decoded image ((H, W, 3) uint8, or (H, W, 4) float32 RGB-D) and (H, W) uint8
+        train-id mask, untransformed."""
         sample = self.samples[index]
-        image = read_image(sample.image)
+        image = self.read_input(sample)
         mask = encode_labels(self.read_raw_mask(sample.mask), self.lut, sample.mask)
         check_same_size(image, mask, sample)
         return image, mask
@@ -125,7 +146,7 @@ class SegmentationDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self.load(index)
         if self.transform is None:
-            chw = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)  # (3, H, W)
+            chw = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)  # (C, H, W)
             return chw, torch.from_numpy(mask).long()
         return self.transform(image, mask)
 
@@ -161,7 +182,36 @@ class SplitSource:
     info: DatasetInfo
     lut: np.ndarray
     read_raw_mask: Callable[[Path], np.ndarray] = read_mask
+    read_input: Callable[[Sample], np.ndarray] = read_rgb
 
     def dataset(self, transform: PairTransformFn | None = None) -> SegmentationDataset:
         """A ``SegmentationDataset`` over this split's samples."""
-        return SegmentationDataset(self.samples, self.info, self.lut, transform, self.read_raw_mask)
+        return SegmentationDataset(self.samples, self.info, self.lut, transform,
+                                   self.read_raw_mask, self.read_input)
+
+
+def strict_dataset(
+    source: SplitSource, transform: PairTransformFn | None, layout: str
+) -> SegmentationDataset:
+    """The split's dataset; a pairing problem or an empty split raises ``DatasetLayoutError``."""
+    from semseg.errors import DatasetLayoutError
+
+    if source.problems:
+        more = f" (+{len(source.problems) - 1} more)" if len(source.problems) > 1 else ""
+        raise DatasetLayoutError(source.problems[0] + more)
+    if not source.samples:
+        raise DatasetLayoutError(f"split {source.split!r}: no image/mask pairs (expected {layout})")
+    return source.dataset(transform)
+
+
+def choose_label_set(palette: str | None, label_sets: Mapping[str, DatasetInfo]) -> DatasetInfo:
+    """The label set a built-in format produces: the first by default, else the one named."""
+    from semseg.errors import ConfigError
+
+    if palette is None:
+        return next(iter(label_sets.values()))
+    if palette not in label_sets:
+        raise ConfigError(
+            f"--palette {palette}: this format produces only {', '.join(label_sets)}"
+        )
+    return label_sets[palette]

@@ -40,6 +40,19 @@ class PairTransform:
         return f"PairTransform({self.pipeline!r})"
 
 
+class RGBColorJitter(A.ColorJitter):
+    """ColorJitter on the RGB channels only: RGB-D inputs keep their depth channel untouched."""
+
+    def apply(self, img: np.ndarray, **params) -> np.ndarray:
+        if img.ndim == 2 or img.shape[-1] == 3:
+            return super().apply(img, **params)
+        # RGB-D inputs are float32 with RGB in 0..255; the jitter functions expect uint8 there.
+        rgb = np.clip(np.rint(img[..., :3]), 0, 255).astype(np.uint8)  # (H, W, 3)
+        out = img.copy()
+        out[..., :3] = super().apply(rgb, **params)
+        return out
+
+
 def _check_size(size: tuple[int, int], what: str) -> tuple[int, int]:
     h, w = (int(v) for v in size)
     if h < 8 or w < 8:
@@ -70,8 +83,8 @@ def train_transform(
         steps.append(A.HorizontalFlip(p=0.5))
     if color_jitter > 0:
         j = color_jitter
-        steps.append(A.ColorJitter(brightness=j, contrast=j, saturation=j, hue=min(j / 6, 0.5),
-                                   p=0.8))
+        jitter = RGBColorJitter if len(info.mean) > 3 else A.ColorJitter  # RGB-D: RGB only
+        steps.append(jitter(brightness=j, contrast=j, saturation=j, hue=min(j / 6, 0.5), p=0.8))
     steps.append(A.Normalize(mean=info.mean, std=info.std, max_pixel_value=255.0))
     return PairTransform(A.Compose(steps))
 

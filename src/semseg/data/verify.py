@@ -14,7 +14,6 @@ import numpy as np
 
 from semseg.data.dataset import INVALID, SplitSource, invalid_values, label_error_message
 from semseg.errors import SemsegError
-from semseg.imageio import read_image
 
 
 @dataclass
@@ -52,7 +51,7 @@ class SplitReport:
 def _check_pair(source: SplitSource, index: int, report: SplitReport) -> None:
     sample = source.samples[index]
     try:
-        image = read_image(sample.image)
+        image = source.read_input(sample)
         raw = source.read_raw_mask(sample.mask)
     except SemsegError as exc:
         report.problems.append(str(exc))

@@ -1,0 +1,102 @@
+"""ADE20K, SceneParsing release (ADEChallengeData2016): 150 classes; mask 0 = "other", ignored.
+
+Get ``ADEChallengeData2016.zip`` from http://sceneparsing.csail.mit.edu/ (MIT Scene Parsing
+Benchmark). Expected tree (ROOT may also be the folder that contains ADEChallengeData2016)::
+
+    ROOT/images/training/ADE_train_00000001.jpg     ROOT/annotations/training/ADE_train_00000001.png
+    ROOT/images/validation/ADE_val_00000001.jpg     ROOT/annotations/validation/ADE_val_00000001.png
+
+Masks are 8-bit index PNGs: 0 marks pixels outside the 150 classes (ignored, 255 after encoding)
+and value v in 1..150 is class v - 1 in the order of ``objectInfo150.csv``. Splits are called
+``train`` and ``val`` here (folders ``training`` and ``validation``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from semseg.data.dataset import (
+    PairTransformFn,
+    SegmentationDataset,
+    SplitSource,
+    build_lut,
+    choose_label_set,
+    pair_by_stem,
+    strict_dataset,
+)
+from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
+from semseg.errors import DatasetLayoutError
+
+# First name of each row of objectInfo150.csv, in label order 1..150.
+CLASSES = (
+    "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass",
+    "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain",
+    "chair", "car", "water", "painting", "sofa", "shelf", "house", "sea", "mirror", "rug", "field",
+    "armchair", "seat", "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing",
+    "cushion", "base", "box", "column", "signboard", "chest of drawers", "counter", "sand", "sink",
+    "skyscraper", "fireplace", "refrigerator", "grandstand", "path", "stairs", "runway", "case",
+    "pool table", "pillow", "screen door", "stairway", "river", "bridge", "bookcase", "blind",
+    "coffee table", "toilet", "flower", "book", "hill", "bench", "countertop", "stove", "palm",
+    "kitchen island", "computer", "swivel chair", "boat", "bar", "arcade machine", "hovel", "bus",
+    "towel", "light", "truck", "tower", "chandelier", "awning", "streetlight", "booth",
+    "television receiver", "airplane", "dirt track", "apparel", "pole", "land", "bannister",
+    "escalator", "ottoman", "bottle", "buffet", "poster", "stage", "van", "ship", "fountain",
+    "conveyer belt", "canopy", "washer", "plaything", "swimming pool", "stool", "barrel",
+    "basket", "waterfall", "tent", "bag", "minibike", "cradle", "oven", "ball", "food", "step",
+    "tank", "trade name", "microwave", "pot", "animal", "bicycle", "lake", "dishwasher", "screen",
+    "blanket", "sculpture", "hood", "sconce", "vase", "traffic light", "tray", "ashcan", "fan",
+    "pier", "crt screen", "plate", "monitor", "bulletin board", "shower", "radiator", "glass",
+    "clock", "flag",
+)
+# The release defines no colours; the VOC colour map, skipping its black, keeps them distinct.
+INFO = DatasetInfo(name="ade20k", classes=CLASSES, palette=default_palette(151)[1:])
+LABEL_SETS = {"ade20k": INFO}
+LUT = build_lut({0: IGNORE_INDEX, **{v: v - 1 for v in range(1, 151)}})
+SPLIT_DIRS = {"train": "training", "val": "validation"}
+LAYOUT = "ROOT/images/{training,validation}/*.jpg and ROOT/annotations/{training,validation}/*.png"
+
+
+def find_root(root: str | Path) -> Path:
+    """ROOT itself or ROOT/ADEChallengeData2016, whichever holds images/ and annotations/."""
+    root = Path(root)
+    for candidate in (root, root / "ADEChallengeData2016"):
+        if (candidate / "images").is_dir() and (candidate / "annotations").is_dir():
+            return candidate
+    missing = "images" if not (root / "images").is_dir() else "annotations"
+    raise DatasetLayoutError(f"{root / missing}: folder not found (ADE20K expects {LAYOUT})")
+
+
+def _source(root: Path, split: str) -> SplitSource:
+    if split not in SPLIT_DIRS:
+        raise DatasetLayoutError(
+            f"ADE20K split {split!r} unknown; choose from {', '.join(SPLIT_DIRS)}"
+        )
+    folder = SPLIT_DIRS[split]
+    image_dir, mask_dir = root / "images" / folder, root / "annotations" / folder
+    for d in (image_dir, mask_dir):
+        if not d.is_dir():
+            raise DatasetLayoutError(f"{d}: folder not found (ADE20K expects {LAYOUT})")
+    return SplitSource(split, *pair_by_stem(image_dir, mask_dir), INFO, LUT)
+
+
+def splits(root: str | Path, palette: str | None = None) -> list[SplitSource]:
+    """The train and val splits present under ROOT."""
+    choose_label_set(palette, LABEL_SETS)
+    root = find_root(root)
+    found = [s for s, d in SPLIT_DIRS.items() if (root / "images" / d).is_dir()]
+    if not found:
+        raise DatasetLayoutError(f"{root / 'images'}: no training/ or validation/ folder "
+                                 f"(ADE20K expects {LAYOUT})")
+    return [_source(root, s) for s in found]
+
+
+def dataset(
+    root: str | Path,
+    split: str = "train",
+    transform: PairTransformFn | None = None,
+    palette: str | None = None,
+) -> SegmentationDataset:
+    """One ADE20K split ('train' or 'val') with labels 0..149 and 255 for "other"."""
+    choose_label_set(palette, LABEL_SETS)
+    split = {v: k for k, v in SPLIT_DIRS.items()}.get(split, split)  # accept folder names too
+    return strict_dataset(_source(find_root(root), split), transform, LAYOUT)
