@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from semseg.cli import main
 from semseg.data import ade20k
 from semseg.errors import DatasetLayoutError, InputFileError, LabelError
 
@@ -67,3 +69,11 @@ def test_unpaired_image_is_a_problem(tmp_path: Path) -> None:
         root / "ADEChallengeData2016/images/validation/ADE_val_00000002.jpg")
     with pytest.raises(DatasetLayoutError, match=r"ADE_val_00000002\.jpg: no mask"):
         ade20k.dataset(root, "val")
+
+
+def test_cli_verify(tmp_path: Path, capsys) -> None:
+    root = make_ade(tmp_path, np.array([[0, 1, 1, 150]], np.uint8))
+    assert main(["datasets", "verify", str(root), "--format", "ade20k", "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["splits"]
+    assert report["class_pixels"]["wall"] == 2 and report["class_pixels"]["flag"] == 1
+    assert report["ignore_pixels"] == 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from semseg.cli import main
 from semseg.data import camvid, camvid32
 from semseg.errors import DatasetLayoutError, InputFileError, LabelError
 
@@ -112,3 +114,14 @@ def test_unknown_palette_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"--palette voc: this format produces only camvid, "
                                           r"camvid32"):
         camvid32.splits(make_raw(tmp_path, rgb("Road")), palette="voc")
+
+
+def test_cli_verify_both_label_sets(tmp_path: Path, capsys) -> None:
+    root = make_raw(tmp_path, rgb("Wall", "Building", "Void"))
+    assert main(["datasets", "verify", str(root), "--format", "camvid32", "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["splits"]
+    assert report["class_pixels"]["building"] == 2 and report["ignore_pixels"] == 1
+    args = ["datasets", "verify", str(root), "--format", "camvid32", "--palette", "camvid32"]
+    assert main([*args, "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["splits"]
+    assert report["class_pixels"]["Wall"] == 1 and report["class_pixels"]["Building"] == 1

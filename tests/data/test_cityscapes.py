@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from semseg.cli import main
 from semseg.data import cityscapes, get_format
 from semseg.data.verify import verify_split
 from semseg.errors import DatasetLayoutError, LabelError
@@ -100,3 +102,11 @@ def test_missing_mask_names_the_file(tmp_path: Path) -> None:
 def test_wrong_root(tmp_path: Path) -> None:
     with pytest.raises(DatasetLayoutError, match=r"leftImg8bit: folder not found"):
         cityscapes.splits(tmp_path)
+
+
+def test_cli_verify_counts_train_ids(tmp_path: Path, capsys) -> None:
+    root = make_city(tmp_path)
+    assert main(["datasets", "verify", str(root), "--format", "cityscapes", "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["splits"]
+    assert report["split"] == "val" and report["ok_pairs"] == 1
+    assert report["class_pixels"]["road"] == 1 and report["ignore_pixels"] == 6

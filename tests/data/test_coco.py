@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from semseg.cli import main
 from semseg.data import coco
 from semseg.errors import DatasetLayoutError, InputFileError, LabelError
 
@@ -153,3 +154,20 @@ def test_missing_annotations(tmp_path: Path) -> None:
         coco.splits(tmp_path)
     with pytest.raises(DatasetLayoutError, match=r"no instances_\*2017\.json"):
         coco.splits(tmp_path, palette="coco_things")
+
+
+def test_cli_verify_stuff(tmp_path: Path, capsys) -> None:
+    root = make_stuff(tmp_path, np.full((H, W), 181, np.uint8))
+    assert main(["datasets", "verify", str(root), "--format", "coco", "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["splits"]
+    assert report["class_pixels"]["wood"] == H * W
+
+
+@pytest.mark.usefixtures("mask_utils")
+def test_cli_verify_things(tmp_path: Path, capsys) -> None:
+    root = make_instances(tmp_path, [{"category_id": 18, "iscrowd": 0, "area": 4,
+                                      "segmentation": [[0, 0, 2, 0, 2, 2, 0, 2]]}])
+    args = ["datasets", "verify", str(root), "--format", "coco", "--palette", "coco_things"]
+    assert main([*args, "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["splits"]
+    assert report["class_pixels"]["dog"] == 4 and report["ignore_pixels"] == H * W - 4

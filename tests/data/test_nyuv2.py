@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from scipy.io import savemat
 from torch.nn import functional as F
 
+from semseg.cli import main
 from semseg.data import nyuv2
 from semseg.data.dataset import DEPTH_PER_METER
 from semseg.data.transforms import train_transform
@@ -129,3 +131,12 @@ def test_missing_depths_array(tmp_path: Path) -> None:
         del f["depths"]
     with pytest.raises(InputFileError, match=r"no 3-D 'depths' array"):
         nyuv2.splits(root)
+
+
+def test_cli_verify(tmp_path: Path, capsys) -> None:
+    root = make_nyu(tmp_path / "nyu")
+    assert main(["datasets", "verify", str(root), "--format", "nyuv2", "--json"]) == 0
+    reports = {r["split"]: r for r in json.loads(capsys.readouterr().out)["splits"]}
+    assert reports["train"]["ok_pairs"] == 2 and reports["test"]["ok_pairs"] == 1
+    assert reports["test"]["class_pixels"]["wall"] == 4 and reports["test"]["ignore_pixels"] == 6
+    assert reports["test"]["sizes"] == {f"{W}x{H}": 1}

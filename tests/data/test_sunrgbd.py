@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import albumentations as A
@@ -11,6 +12,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from semseg.cli import main
 from semseg.data import sunrgbd
 from semseg.data.dataset import DEPTH_PER_METER
 from semseg.data.transforms import RGBColorJitter, train_transform
@@ -127,3 +129,11 @@ def test_missing_depth_folder(tmp_path: Path) -> None:
     (tmp_path / "image" / "test").mkdir(parents=True)
     with pytest.raises(DatasetLayoutError, match=r"depth/test: folder not found"):
         sunrgbd.splits(tmp_path)
+
+
+def test_cli_verify(tmp_path: Path, capsys) -> None:
+    root = make_sun(tmp_path, "test", n=3)
+    assert main(["datasets", "verify", str(root), "--format", "sunrgbd", "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["splits"]
+    assert report["ok_pairs"] == 3 and report["class_pixels"]["bag"] == 3 * H
+    assert report["ignore_pixels"] == 3 * 2 * H

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
+from semseg.cli import main
 from semseg.data import voc
 from semseg.errors import DatasetLayoutError, InputFileError, LabelError
 
@@ -121,3 +123,15 @@ def test_listed_image_without_mask(tmp_path: Path) -> None:
 def test_not_a_voc_folder(tmp_path: Path) -> None:
     with pytest.raises(DatasetLayoutError, match=r"no VOCdevkit/VOC2012/JPEGImages folder"):
         voc.splits(tmp_path)
+
+
+def test_cli_verify_reports_bad_sbd_mask(tmp_path: Path, capsys) -> None:
+    root = make_voc(tmp_path, {"train": ["t1"], "val": ["v1"]}, {"t1": MASK, "v1": MASK})
+    make_sbd(root, ["s1"], [], {"s1": np.array([[30, 0, 0], [0, 0, 0]], np.uint8)})
+    assert main(["datasets", "verify", str(root), "--format", "voc", "--json"]) == 2
+    out = json.loads(capsys.readouterr().out)
+    reports = {r["split"]: r for r in out["splits"]}
+    assert set(reports) == {"train", "val", "train_aug"}
+    assert reports["val"]["ignore_pixels"] == 2 and reports["val"]["class_pixels"]["person"] == 1
+    (problem,) = reports["train_aug"]["problems"]
+    assert "s1.mat: label values 30 outside the allowed 0-20, 255" in problem
