@@ -1,4 +1,4 @@
-"""DeepLabv3+: Xception-65 / MobileNetV2 output strides, ASPP rates, decoder taps, sizes."""
+"""DeepLabv3+: Xception-65 / MobileNetV2 output strides, ASPP rates, decoder low-level taps."""
 
 from __future__ import annotations
 
@@ -97,15 +97,6 @@ def test_decoder_uses_48_channel_quarter_resolution_features() -> None:
         assert model(torch.randn(1, 3, 50, 70)).shape == (1, 3, 50, 70)
     hook.remove()
     assert seen == {"inp": (24, 16, 20), "out": (48, 16, 20)}  # padded 64x80 / 4
-
-
-@pytest.mark.parametrize("in_channels", [1, 4])
-def test_mobilenetv2_variant_any_size_and_grads(in_channels) -> None:
-    model = create_model("deeplabv3plus_mobilenetv2", 2, in_channels=in_channels).train()
-    out = model(torch.randn(2, in_channels, 37, 53))
-    assert out.shape == (2, 2, 37, 53)
-    out.sum().backward()
-    assert not [n for n, p in model.named_parameters() if p.grad is None]
 
 
 def test_xception65_model_forward_and_parameter_count() -> None:

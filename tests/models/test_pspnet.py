@@ -1,4 +1,4 @@
-"""PSPNet: export-friendly pyramid pooling, auxiliary head contract, output stride, size."""
+"""PSPNet: export-friendly pyramid pooling, auxiliary head contract, output stride."""
 
 from __future__ import annotations
 
@@ -64,25 +64,9 @@ def test_aux_only_via_forward_with_aux(light) -> None:
         torch.testing.assert_close(light.forward_with_aux(x)[0], light(x))
 
 
-def test_every_parameter_gets_a_gradient(light) -> None:
-    light.train()
-    light.zero_grad(set_to_none=True)
-    main, aux = light.forward_with_aux(torch.randn(2, 3, 40, 40))
-    (main.sum() + sum(a.sum() for a in aux.values())).backward()
-    missing = [n for n, p in light.named_parameters() if p.grad is None]
-    assert not missing
-
-
 def test_dilated_trunk_is_output_stride_8(light) -> None:
     feats = light.encoder.forward_features(torch.zeros(1, 3, 64, 96))
     assert [tuple(f.shape[-2:]) for f in feats[2:]] == [(8, 12)] * 3
-
-
-@pytest.mark.parametrize("in_channels", [1, 4])
-def test_any_input_size_and_channels(in_channels) -> None:
-    model = create_model("pspnet_resnet18", num_classes=2, in_channels=in_channels).eval()
-    with torch.no_grad():
-        assert model(torch.randn(1, in_channels, 31, 45)).shape == (1, 2, 31, 45)
 
 
 def test_onnx_export_at_size_not_divisible_by_bins(light, tmp_path) -> None:
