@@ -1,5 +1,8 @@
 """Paired image/mask transforms on albumentations: masks resize NEAREST and pad with ignore.
 
+RGB-D inputs ((H, W, 4) float32, see ``dataset.DEPTH_PER_METER``) take the same steps with a
+4-channel mean/std; colour jitter touches their RGB channels only.
+
 Example:
     >>> from semseg.data import camvid
     >>> tf = train_transform(camvid.INFO, crop_size=(360, 480))
