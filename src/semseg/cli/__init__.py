@@ -19,6 +19,8 @@ COMMANDS: tuple[str, ...] = (
     "predict",
     "train",
     "eval",
+    "pretrained",
+    "background",
     "models",
 )
 
