@@ -22,6 +22,9 @@ COMMANDS: tuple[str, ...] = (
     "pretrained",
     "background",
     "models",
+    "bench",
+    "compare",
+    "export",
 )
 
 

@@ -1,0 +1,345 @@
+"""Model cost and speed: parameters, GFLOPs, peak memory, latency (eager PyTorch, ONNX Runtime).
+
+Example:
+    >>> loaded = load_any("enet")  # architecture name (random init), checkpoint or pretrained name
+    >>> report = benchmark(loaded, size=(360, 480), threads=2, runtimes=("torch", "onnxruntime"))
+    >>> report.runtimes["torch"].p50_ms, report.gflops
+
+Definitions (also written into every report):
+- GFLOPs: ``torch.utils.flop_counter.FlopCounterMode`` on one image, which counts 2 FLOPs per
+  multiply-accumulate of convolutions and matrix products (FLOPs = 2 x MACs) and nothing for
+  element-wise ops (BN, activations, pooling, interpolation).
+- Latency: wall time of one forward of a batch under ``torch.inference_mode`` after ``warmup``
+  untimed runs; on CUDA the device is synchronized before reading the clock. The host load
+  average (``os.getloadavg``) before and after the timed runs is part of every result, because
+  on a shared machine it inflates the numbers.
+- Peak memory: torch on CPU counts the model's parameters and buffers plus the peak bytes of
+  tensors alive during one forward (a dispatch-level tracker; library scratch buffers are not
+  tensors and are missed); CUDA uses ``torch.cuda.max_memory_allocated``; ONNX Runtime, whose
+  arena torch cannot see, uses the growth of the process's resident-set high-water mark.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from semseg.checkpoint import ModelSpec, load_model
+from semseg.data.camvid import INFO as CAMVID_INFO
+from semseg.data.info import DatasetInfo, default_palette
+from semseg.errors import ConfigError, InputFileError, ModelError
+from semseg.memory import RssPeak, forward_peak_bytes, state_bytes
+
+RUNTIMES = ("torch", "onnxruntime")
+FLOPS_NOTE = ("FLOPs = 2 x multiply-accumulates of convolutions and matrix products, as counted "
+              "by torch.utils.flop_counter.FlopCounterMode on one image; element-wise ops are "
+              "not counted")
+MB = 1e6
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with the spec that rebuilds it and where it came from."""
+
+    model: nn.Module
+    spec: ModelSpec
+    source: str  # "architecture" (random init) | "checkpoint" | "pretrained"
+    name: str  # what the user passed
+
+
+def _random_init_spec(arch: str, num_classes: int, arch_kwargs: dict[str, Any]) -> ModelSpec:
+    if num_classes == CAMVID_INFO.num_classes:
+        info = CAMVID_INFO
+    else:
+        info = DatasetInfo(name="untrained", classes=tuple(f"class{i}" for i in range(num_classes)),
+                           palette=default_palette(num_classes))
+    return ModelSpec(arch=arch, info=info, arch_kwargs=dict(arch_kwargs))
+
+
+def load_any(
+    name_or_path: str, num_classes: int = 11, arch_kwargs: dict[str, Any] | None = None
+) -> LoadedModel:
+    """Load an architecture name (random init), a ``.pt``/``.safetensors`` file or a hub name."""
+    from semseg.hub import list_pretrained, load_pretrained
+    from semseg.models import list_models
+
+    path = Path(name_or_path)
+    if arch_kwargs and not (name_or_path in list_models() and not path.is_file()):
+        raise ConfigError(f"model arguments {arch_kwargs} apply only to architecture names, "
+                          f"not to {name_or_path!r}")
+    if path.is_file():
+        model, spec, _ = load_model(path)
+        return LoadedModel(model.eval(), spec, "checkpoint", name_or_path)
+    if name_or_path in list_models():
+        if num_classes < 1:
+            raise ConfigError(f"number of classes must be >= 1, got {num_classes}")
+        spec = _random_init_spec(name_or_path, num_classes, arch_kwargs or {})
+        try:
+            model = spec.build()
+        except TypeError as exc:  # an unknown keyword argument of the constructor
+            raise ConfigError(f"{name_or_path}: bad model arguments {arch_kwargs}: {exc}") from None
+        return LoadedModel(model.eval(), spec, "architecture", name_or_path)
+    looks_like_path = "/" in name_or_path or os.sep in name_or_path
+    if path.suffix in (".pt", ".pth", ".safetensors") or looks_like_path:
+        raise InputFileError(f"{name_or_path}: model file not found")
+    if name_or_path in list_pretrained():
+        model, spec = load_pretrained(name_or_path)
+        return LoadedModel(model.eval(), spec, "pretrained", name_or_path)
+    raise ModelError(
+        f"unknown model {name_or_path!r}: not a file, an architecture "
+        f"({', '.join(list_models())}) or a pretrained name ({', '.join(list_pretrained())})"
+    )
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (buffers such as BN running statistics excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_gflops(spec: ModelSpec, size: tuple[int, int]) -> float:
+    """Forward GFLOPs of one (1, C, H, W) image, run on the meta device (nothing is computed)."""
+    with torch.device("meta"):
+        model = spec.build().eval()
+        x = torch.empty(1, spec.in_channels, *size)  # (1, C, H, W)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x)
+    return counter.get_total_flops() / 1e9
+
+
+@dataclass
+class RuntimeResult:
+    """Latency and memory of one runtime; latencies in milliseconds per batch."""
+
+    runtime: str
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    std_ms: float
+    fps: float  # images per second: batch * 1000 / mean_ms
+    peak_memory_mb: float | None
+    memory_method: str
+    load_average_before: tuple[float, float, float]  # os.getloadavg(): 1, 5, 15 minutes
+    load_average_after: tuple[float, float, float]
+    threads: int
+    provider: str = ""  # ONNX Runtime execution provider
+
+
+@dataclass
+class BenchReport:
+    """Everything ``semseg bench`` measures, with the conditions needed to read it."""
+
+    model: str
+    source: str
+    arch: str
+    arch_kwargs: dict[str, Any]
+    num_classes: int
+    input_size: tuple[int, int]
+    batch: int
+    device: str
+    threads: int
+    warmup: int
+    iters: int
+    params: int
+    gflops: float  # per image
+    load_average: tuple[float, float, float]  # at the start of the benchmark
+    environment: dict[str, Any]
+    runtimes: dict[str, RuntimeResult] = field(default_factory=dict)
+    flops_note: str = FLOPS_NOTE
+    kind: str = "semseg-bench"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (tuples become lists)."""
+        return asdict(self)
+
+
+def latency_stats(times_s: Sequence[float], batch: int) -> dict[str, float]:
+    """p50/p90/mean/min/max/std in ms and images per second from per-batch wall times (s)."""
+    ms = np.asarray(times_s, dtype=np.float64) * 1000
+    if ms.size == 0:
+        raise ConfigError("latency needs at least one timed iteration")
+    mean = float(ms.mean())
+    return {"p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
+            "mean_ms": mean, "min_ms": float(ms.min()), "max_ms": float(ms.max()),
+            "std_ms": float(ms.std()), "fps": batch * 1000 / mean}
+
+
+def time_torch(model: nn.Module, x: torch.Tensor, warmup: int, iters: int) -> list[float]:
+    """Wall seconds of ``iters`` forwards after ``warmup``; CUDA is synchronized around each."""
+    cuda = x.device.type == "cuda"
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + iters):
+            if cuda:
+                torch.cuda.synchronize(x.device)
+            start = time.perf_counter()
+            model(x)
+            if cuda:  # kernels run asynchronously: wait for them before reading the clock
+                torch.cuda.synchronize(x.device)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return times
+
+
+def time_session(session: Any, feed: dict[str, np.ndarray], warmup: int, iters: int) -> list[float]:
+    """Wall seconds of ``iters`` ONNX Runtime runs after ``warmup`` (``run`` is synchronous)."""
+    times = []
+    for i in range(warmup + iters):
+        start = time.perf_counter()
+        session.run(None, feed)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def _loadavg() -> tuple[float, float, float]:
+    return tuple(round(v, 2) for v in os.getloadavg())  # type: ignore[return-value]
+
+
+def bench_torch(model: nn.Module, x: torch.Tensor, warmup: int, iters: int,
+                threads: int) -> RuntimeResult:
+    """Eager PyTorch latency and peak memory of ``model`` on ``x``'s device."""
+    before = _loadavg()
+    times = time_torch(model, x, warmup, iters)
+    after = _loadavg()
+    if x.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(x.device)
+        time_torch(model, x, 0, 1)
+        peak, method = torch.cuda.max_memory_allocated(x.device), "torch.cuda.max_memory_allocated"
+    else:
+        peak = state_bytes(model) + forward_peak_bytes(model, x)
+        method = "parameters + buffers + peak live tensor bytes in one forward"
+    return RuntimeResult("torch", **latency_stats(times, x.shape[0]), peak_memory_mb=peak / MB,
+                         memory_method=method, load_average_before=before,
+                         load_average_after=after, threads=threads)
+
+
+def onnx_session(path: Path, threads: int, device: str) -> Any:
+    """An ONNX Runtime session with ``threads`` intra-op threads on the CPU or CUDA provider."""
+    import onnxruntime as ort
+
+    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    if provider not in ort.get_available_providers():
+        raise ConfigError(f"onnxruntime {ort.__version__} has no {provider} here; available: "
+                          f"{', '.join(ort.get_available_providers())}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1  # one model, run sequentially: all threads inside ops
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=[provider])
+
+
+def bench_onnxruntime(loaded: LoadedModel, x: torch.Tensor, warmup: int, iters: int,
+                      threads: int, device: str) -> RuntimeResult:
+    """Export ``loaded`` to a temporary ONNX file and time ONNX Runtime on ``x``."""
+    from semseg.export import INPUT_NAME, export_onnx
+
+    model = loaded.model.cpu()
+    with tempfile.TemporaryDirectory(prefix="semseg-bench-") as tmp:
+        path = export_onnx(model, Path(tmp) / "model.onnx", tuple(x.shape[-2:]),
+                           in_channels=x.shape[1])
+        feed = {INPUT_NAME: x.cpu().numpy()}
+        with RssPeak() as rss:
+            session = onnx_session(path, threads, device)
+            before = _loadavg()
+            times = time_session(session, feed, warmup, iters)
+            after = _loadavg()
+    return RuntimeResult("onnxruntime", **latency_stats(times, x.shape[0]),
+                         peak_memory_mb=rss.bytes / MB, memory_method=rss.method,
+                         load_average_before=before, load_average_after=after, threads=threads,
+                         provider=session.get_providers()[0])
+
+
+def environment(device: str) -> dict[str, Any]:
+    """Host, library versions and accelerator that the numbers were measured on."""
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
+                 if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = None
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "onnxruntime": ort_version,
+            "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
+            # OpenMP's spin-waiting makes multi-threaded eager torch far slower on a busy host
+            "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}}
+
+
+def check_options(size: tuple[int, int], batch: int, threads: int, device: str,
+                  runtimes: Sequence[str], warmup: int, iters: int) -> None:
+    """Raise ``ConfigError`` naming the first invalid benchmark option."""
+    checks = {
+        "size": (len(size) == 2 and min(size) >= 1, "(H, W) >= 1"),
+        "batch": (batch >= 1, ">= 1"),
+        "threads": (threads >= 1, ">= 1"),
+        "device": (device in ("cpu", "cuda"), "cpu or cuda"),
+        "runtimes": (bool(runtimes) and set(runtimes) <= set(RUNTIMES), " and ".join(RUNTIMES)),
+        "warmup": (warmup >= 0, ">= 0"),
+        "iters": (iters >= 0, ">= 0 (0 skips latency and memory)"),
+    }
+    for name, (ok, expected) in checks.items():
+        if not ok:
+            raise ConfigError(f"bad benchmark {name} {locals()[name]!r}; expected {expected}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device cuda requested but CUDA is not available (torch "
+                          f"{torch.__version__})")
+
+
+def benchmark(
+    loaded: LoadedModel,
+    size: tuple[int, int] = (360, 480),
+    batch: int = 1,
+    threads: int | None = None,
+    device: str = "cpu",
+    runtimes: Sequence[str] = ("torch",),
+    warmup: int = 5,
+    iters: int = 30,
+    seed: int = 0,
+) -> BenchReport:
+    """Measure ``loaded``: size always; latency and memory per runtime when ``iters`` > 0."""
+    threads = threads or torch.get_num_threads()
+    check_options(size, batch, threads, device, runtimes, warmup, iters)
+    spec = loaded.spec
+    report = BenchReport(
+        model=loaded.name, source=loaded.source, arch=spec.arch, arch_kwargs=spec.arch_kwargs,
+        num_classes=spec.out_channels, input_size=tuple(size), batch=batch, device=device,
+        threads=threads, warmup=warmup, iters=iters, params=count_params(loaded.model),
+        gflops=count_gflops(spec, size), load_average=_loadavg(), environment=environment(device),
+    )
+    if iters == 0:
+        return report
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, spec.in_channels, *size, generator=generator)  # (N, C, H, W)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        if "onnxruntime" in runtimes:  # first: the export needs the model on the CPU
+            report.runtimes["onnxruntime"] = bench_onnxruntime(loaded, x, warmup, iters,
+                                                               threads, device)
+        if "torch" in runtimes:
+            model = loaded.model.to(device).eval()
+            report.runtimes["torch"] = bench_torch(model, x.to(device), warmup, iters, threads)
+    finally:
+        torch.set_num_threads(previous)
+    return report
