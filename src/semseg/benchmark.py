@@ -335,11 +335,12 @@ def benchmark(
     torch.set_num_threads(threads)
     try:
         if "onnxruntime" in runtimes:  # first: the export needs the model on the CPU
-            report.runtimes["onnxruntime"] = bench_onnxruntime(loaded, x, warmup, iters,
-                                                               threads, device)
+            ort_result = bench_onnxruntime(loaded, x, warmup, iters, threads, device)
         if "torch" in runtimes:
             model = loaded.model.to(device).eval()
             report.runtimes["torch"] = bench_torch(model, x.to(device), warmup, iters, threads)
+        if "onnxruntime" in runtimes:
+            report.runtimes["onnxruntime"] = ort_result
     finally:
         torch.set_num_threads(previous)
     return report

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--boundary-tolerance", type=int, default=2,
                    help="boundary F-score tolerance in pixels (default 2; -1 disables)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--label-map", metavar="NAME",
+                   help="score in the model's label set NAME (e.g. camvid): ground truth is "
+                        "mapped into it with semseg.data.label_maps; unmatched classes ignored")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--json", dest="json_path", help="write the full report as JSON here")
     p.add_argument("--confusion-png", help="write the row-normalized confusion matrix PNG here")
@@ -56,13 +59,34 @@ def _dataset(args: argparse.Namespace, info):
         have = ", ".join(sources)
         raise DatasetLayoutError(f"{args.data}: split {args.split!r} not found; have {have}")
     source = sources[args.split]
-    if tuple(source.info.classes) != tuple(info.classes):
+    transform = eval_transform(info)
+    if args.label_map:
+        transform = _mask_remapper(transform, source.info.name, args.label_map, info)
+    elif tuple(source.info.classes) != tuple(info.classes):
         raise ConfigError(
             f"model classes {list(info.classes)} differ from dataset classes "
-            f"{list(source.info.classes)}"
+            f"{list(source.info.classes)}; evaluate across label sets with --label-map"
         )
-    ds = source.dataset(eval_transform(info))
+    ds = source.dataset(transform)
     return Subset(ds, range(min(args.limit, len(ds)))) if args.limit else ds
+
+
+def _mask_remapper(transform, from_name: str, to_name: str, info):
+    """Wrap an eval transform so masks go from label set ``from_name`` to ``to_name``."""
+    from semseg.data import DATASET_INFOS
+    from semseg.data.label_maps import lookup_table, remap
+    from semseg.errors import ConfigError
+
+    lookup_table(from_name, to_name)  # unknown names or a missing table fail before loading
+    if tuple(DATASET_INFOS[to_name].classes) != tuple(info.classes):
+        raise ConfigError(f"--label-map {to_name}: the model's classes {list(info.classes)} are "
+                          f"not that label set's {list(DATASET_INFOS[to_name].classes)}")
+
+    def apply(image, mask):
+        x, y = transform(image, mask)
+        return x, remap(y, from_name, to_name)  # classes without a counterpart become ignore
+
+    return apply
 
 
 def save_confusion_png(matrix, classes, path: str) -> None:
@@ -138,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     report = {"model": args.model, "data": str(args.data), "split": args.split,
               "images": len(ds), "tta_flip": args.tta, "scales": list(args.scales),
               "input_size": list(spec.input_size) if spec.input_size else None,
+              "label_map": args.label_map,
               **scores.to_dict(info.classes),
               "confusion_matrix": cm.matrix.cpu().tolist()}
     if bf is not None:

@@ -1,0 +1,107 @@
+"""``semseg eval --label-map``: a CamVid model scored on Cityscapes-format ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import semseg.cli.eval as eval_cli
+from semseg.checkpoint import ModelSpec
+from semseg.cli import main
+from semseg.data.camvid import INFO as CAMVID
+
+# Cityscapes label ids (gtFine_labelIds), 4 x 6. Comments: Cityscapes name -> CamVid class.
+GT_LABEL_IDS = np.array([
+    [7, 8, 26, 27, 23, 0],    # road, sidewalk, car, truck->car, sky, unlabeled->ignore
+    [7, 7, 26, 24, 23, 23],   # person->pedestrian
+    [22, 6, 32, 33, 11, 12],  # terrain->tree, ground->ignore, motorcycle/bicycle->bicyclist,
+                              # building, wall->building
+    [7, 7, 26, 26, 23, 31],   # train->car
+], dtype=np.uint8)
+# The stub predicts one CamVid class per column: road, road, car, car, sky, sky.
+PRED_BY_COLUMN = (3, 3, 8, 8, 0, 0)
+SKY, BUILDING, ROAD, SIDEWALK, TREE, CAR, PEDESTRIAN, BICYCLIST = 0, 1, 3, 4, 5, 8, 9, 10
+# (ground truth, prediction) -> pixels, counted by hand column by column from the arrays above.
+EXPECTED = {
+    (ROAD, ROAD): 5, (TREE, ROAD): 1, (SIDEWALK, ROAD): 1,
+    (CAR, CAR): 5, (BICYCLIST, CAR): 2, (PEDESTRIAN, CAR): 1,
+    (SKY, SKY): 4, (BUILDING, SKY): 2, (CAR, SKY): 1,
+}
+
+
+class ColumnStub(nn.Module):
+    """Logits whose argmax is ``PRED_BY_COLUMN[j]`` in column j (sky beyond), at any size."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        labels = torch.zeros(w, dtype=torch.long)  # (W,)
+        labels[: len(PRED_BY_COLUMN)] = torch.tensor(PRED_BY_COLUMN)
+        onehot = nn.functional.one_hot(labels, CAMVID.num_classes).T.float()  # (K, W)
+        return onehot[None, :, None, :].expand(n, -1, h, -1).clone()  # (N, K, H, W)
+
+
+@pytest.fixture
+def cityscapes_root(tmp_path: Path, write_image) -> Path:
+    """A one-image Cityscapes val split (leftImg8bit + gtFine labelIds)."""
+    root = tmp_path / "cityscapes"
+    stem = "aachen_000000_000019"
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    write_image(root / "leftImg8bit" / "val" / "aachen" / f"{stem}_leftImg8bit.png", rgb)
+    write_image(root / "gtFine" / "val" / "aachen" / f"{stem}_gtFine_labelIds.png", GT_LABEL_IDS)
+    return root
+
+
+@pytest.fixture
+def camvid_stub(monkeypatch) -> None:
+    spec = ModelSpec(arch="enet", info=CAMVID)
+    monkeypatch.setattr(eval_cli, "_load", lambda name, device: (ColumnStub(), spec))
+
+
+def test_cityscapes_ground_truth_is_scored_in_camvid_classes(
+    cityscapes_root: Path, camvid_stub, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "eval.json"
+    code = main(["eval", "stub", "--data", str(cityscapes_root), "--format", "cityscapes",
+                 "--label-map", "camvid", "--json", str(report_path)])
+    assert code == 0
+    report = json.loads(report_path.read_text())
+    expected = np.zeros((11, 11), dtype=np.int64)
+    for (gt, pred), count in EXPECTED.items():
+        expected[gt, pred] = count
+    np.testing.assert_array_equal(np.array(report["confusion_matrix"]), expected)
+    assert report["num_pixels"] == 22  # 24 pixels minus unlabeled and ground (no counterpart)
+    assert report["label_map"] == "camvid"
+    assert report["class_iou"]["road"] == pytest.approx(5 / 7)
+    assert report["pixel_acc"] == pytest.approx(14 / 22)
+
+
+def test_without_label_map_the_class_mismatch_names_the_option(
+    cityscapes_root: Path, camvid_stub, capsys
+) -> None:
+    code = main(["eval", "stub", "--data", str(cityscapes_root), "--format", "cityscapes"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "differ from dataset classes" in err and "--label-map" in err
+
+
+def test_label_map_must_be_the_models_label_set(
+    cityscapes_root: Path, camvid_stub, capsys
+) -> None:
+    code = main(["eval", "stub", "--data", str(cityscapes_root), "--format", "cityscapes",
+                 "--label-map", "cityscapes"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "not that label set's" in err
+
+
+def test_label_map_without_a_table_is_a_one_line_error(
+    cityscapes_root: Path, camvid_stub, capsys
+) -> None:
+    code = main(["eval", "stub", "--data", str(cityscapes_root), "--format", "cityscapes",
+                 "--label-map", "voc"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "no label map from cityscapes to voc" in err
