@@ -25,7 +25,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,11 +107,11 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_gflops(spec: ModelSpec, size: tuple[int, int]) -> float:
-    """Forward GFLOPs of one (1, C, H, W) image, run on the meta device (nothing is computed)."""
+def count_gflops(build: Callable[[], nn.Module], in_channels: int, size: tuple[int, int]) -> float:
+    """Forward GFLOPs of one (1, C, H, W) image, built and run on the meta device (no compute)."""
     with torch.device("meta"):
-        model = spec.build().eval()
-        x = torch.empty(1, spec.in_channels, *size)  # (1, C, H, W)
+        model = build().eval()
+        x = torch.empty(1, in_channels, *size)  # (1, C, H, W)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(x)
@@ -325,7 +325,8 @@ def benchmark(
         model=loaded.name, source=loaded.source, arch=spec.arch, arch_kwargs=spec.arch_kwargs,
         num_classes=spec.out_channels, input_size=tuple(size), batch=batch, device=device,
         threads=threads, warmup=warmup, iters=iters, params=count_params(loaded.model),
-        gflops=count_gflops(spec, size), load_average=_loadavg(), environment=environment(device),
+        gflops=count_gflops(spec.build, spec.in_channels, size), load_average=_loadavg(),
+        environment=environment(device),
     )
     if iters == 0:
         return report
