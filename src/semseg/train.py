@@ -229,6 +229,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     metrics: dict[str, Any] = {}
     for epoch in range(start_epoch, cfg.epochs + 1):
+        started = time.perf_counter()
         seed_everything(cfg.seed * 100_003 + epoch)
         loader = epoch_loader(cfg, train_ds, epoch)
         with log.epoch(epoch) as report:
@@ -242,6 +243,8 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 best = metrics["miou"] or 0.0
                 save_checkpoint(out / "best.pt", model, spec, epoch=epoch, metrics=metrics,
                                 config=cfg.to_dict())
+        record["seconds"] = time.perf_counter() - started  # train + validation wall time
+        record["finished_at"] = time.time()
         save_checkpoint(out / "last.pt", model, spec, epoch=epoch, metrics=metrics,
                         config=cfg.to_dict(), best_miou=best, optimizer=optimizer.state_dict(),
                         scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
