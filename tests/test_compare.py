@@ -41,6 +41,7 @@ def runs(tmp_path: Path) -> list[Path]:
     _write(a / "bench.json", _bench("runs/enet-a/best.pt", "enet", 363_791, 3.8312,
                                     torch=_runtime("torch", 41.26, 6.5),
                                     onnxruntime=_runtime("onnxruntime", 18.04, 6.25)))
+    _write(a / "train_summary.json", {"epochs": 30, "device": "cuda", "gpu": "NVIDIA H100"})
     _write(a / "eval.json", {"model": "runs/enet-a/best.pt", "split": "val", "miou": 0.61234,
                              "pixel_acc": 0.8801, "boundary_f": 0.45678})
     _write(b / "config.json", {"arch": "unet"})
@@ -65,6 +66,7 @@ def test_two_run_folders_give_the_exact_table_and_a_png(runs: list[Path], tmp_pa
     assert ("| `unet-b` | unet | 31.04 | 218.4 | 1520.0 | - | 52.0 | 81.0 | - | "
             "360x480, batch 1, 2 threads, cpu, load 7.10 |") in text
     assert "log.jsonl (epoch 2 validation)" in text and "eval.json (val split)" in text
+    assert "trained 30 epochs on NVIDIA H100" in text
     rows = json.loads((out / "benchmarks.json").read_text())
     assert [r["model"] for r in rows] == ["enet-a", "unet-b"]
     assert rows[0]["ort_ms"] == 18.04 and rows[1]["boundary_f"] is None

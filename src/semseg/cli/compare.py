@@ -76,7 +76,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _conditions(bench: dict[str, Any]) -> str:
     h, w = bench["input_size"]
     loads = "/".join(f"{r['load_average_before'][0]:.2f}" for r in bench["runtimes"].values())
-    text = f"{h}x{w}, batch {bench['batch']}, {bench['threads']} threads, {bench['device']}"
+    threads = f"{bench['threads']} thread" + ("s" if bench["threads"] != 1 else "")
+    text = f"{h}x{w}, batch {bench['batch']}, {threads}, {bench['device']}"
     return text + (f", load {loads}" if loads else "")
 
 
@@ -97,7 +98,8 @@ def apply_eval(row: Row, report: dict[str, Any], source: str) -> None:
     """Copy accuracy from a ``semseg eval`` report into ``row``."""
     row.miou, row.pixel_acc = report.get("miou"), report.get("pixel_acc")
     row.boundary_f = report.get("boundary_f")
-    row.sources.append(f"{source} ({report.get('split', '?')} split)")
+    images = f", {report['images']} images" if "images" in report else ""
+    row.sources.append(f"{source} ({report.get('split', '?')} split{images})")
 
 
 def _is_bench(data: dict[str, Any]) -> bool:
@@ -126,6 +128,9 @@ def read_run_folder(folder: Path, rows: dict[str, Row]) -> None:
         apply_eval(row, _read_json(folder / "eval.json"), str(folder / "eval.json"))
     elif (folder / "log.jsonl").is_file():
         _apply_log(row, folder / "log.jsonl")
+    if (folder / "train_summary.json").is_file():  # written by benchmarks/zoo.py
+        t = _read_json(folder / "train_summary.json")
+        row.sources.append(f"trained {t.get('epochs')} epochs on {t.get('gpu') or t.get('device')}")
 
 
 def _apply_log(row: Row, path: Path) -> None:
@@ -216,6 +221,7 @@ def plot_speed_accuracy(rows: list[Row], path: Path, x_axis: str = "cpu") -> int
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from semseg.imageio import atomic_write
 
@@ -228,6 +234,9 @@ def plot_speed_accuracy(rows: list[Row], path: Path, x_axis: str = "cpu") -> int
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     if points:
         ax.set_xscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 300, not 3 x 10^2
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
     else:
         ax.text(0.5, 0.5, "no model has both a latency and a val mIoU yet", ha="center",
                 va="center", transform=ax.transAxes)
