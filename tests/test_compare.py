@@ -85,6 +85,7 @@ def test_json_reports_of_one_checkpoint_merge_into_one_row(tmp_path: Path) -> No
     rows = json.loads((out / "benchmarks.json").read_text())
     assert [(r["model"], r["miou"], r["ort_ms"], r["cpu_ms"]) for r in rows] == [
         ("litefpn", 0.7, 9, None), ("enet", None, None, None)]
+    assert rows[1]["conditions"] == "360x480, size only (not timed)"
 
 
 def test_doc_block_is_replaced_and_the_rest_kept(runs: list[Path], tmp_path: Path) -> None:

@@ -75,6 +75,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _conditions(bench: dict[str, Any]) -> str:
     h, w = bench["input_size"]
+    if not bench["runtimes"]:
+        return f"{h}x{w}, size only (not timed)"
     loads = "/".join(f"{r['load_average_before'][0]:.2f}" for r in bench["runtimes"].values())
     threads = f"{bench['threads']} thread" + ("s" if bench["threads"] != 1 else "")
     text = f"{h}x{w}, batch {bench['batch']}, {threads}, {bench['device']}"
@@ -91,7 +93,8 @@ def apply_bench(row: Row, bench: dict[str, Any], source: str) -> None:
         if "onnxruntime" in runtimes:
             row.ort_ms = runtimes["onnxruntime"]["p50_ms"]
     row.conditions = _conditions(bench)
-    row.sources.append(source)
+    row.sources.append(source + (" (random weights)" if bench.get("source") == "architecture"
+                                 else ""))
 
 
 def apply_eval(row: Row, report: dict[str, Any], source: str) -> None:
