@@ -16,6 +16,16 @@ def _scales(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def _input_size(text: str) -> tuple[int, int] | str:
+    if text == "native":
+        return text
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW or 'native', got {text!r}") from None
+    return h, w
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``semseg eval``."""
     p = sub.add_parser("eval", help="evaluate a checkpoint or pretrained model on a dataset split")
@@ -27,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", action="store_true", help="average with the horizontal flip")
     p.add_argument("--scales", type=_scales, default=(1.0,),
                    help="multi-scale TTA, e.g. 0.75,1,1.25")
+    p.add_argument("--input-size", type=_input_size, default=None,
+                   help="network input HxW overriding the model's own (or 'native': none)")
     p.add_argument("--boundary-tolerance", type=int, default=2,
                    help="boundary F-score tolerance in pixels (default 2; -1 disables)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
@@ -150,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
     model, spec = _load(args.model, args.device)
     info = spec.info
     ds = _dataset(args, info)
-    logits_fn = partial(_logits, input_size=spec.input_size, scales=args.scales, flip=args.tta)
+    input_size = spec.input_size if args.input_size is None else (
+        None if args.input_size == "native" else args.input_size)
+    logits_fn = partial(_logits, input_size=input_size, scales=args.scales, flip=args.tta)
     tol = None if args.boundary_tolerance < 0 else args.boundary_tolerance
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"eval {args.split}", total=len(ds))
@@ -161,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     _print_table(scores, bf, info.classes)
     report = {"model": args.model, "data": str(args.data), "split": args.split,
               "images": len(ds), "tta_flip": args.tta, "scales": list(args.scales),
-              "input_size": list(spec.input_size) if spec.input_size else None,
+              "input_size": list(input_size) if input_size else None,
               "label_map": args.label_map,
               **scores.to_dict(info.classes),
               "confusion_matrix": cm.matrix.cpu().tolist()}
