@@ -45,7 +45,8 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     # Same directory as the target, so os.replace is an atomic rename on one filesystem.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    dummy = torch.zeros(1, in_channels, h, w)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    dummy = torch.zeros(1, in_channels, h, w, device=device)
     axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     was_training = model.training
     model.eval()
@@ -86,7 +87,8 @@ def onnx_parity(model: nn.Module, path: str | os.PathLike[str], x: torch.Tensor)
     model.eval()
     try:
         with torch.inference_mode():
-            expected = model(x).float().cpu()  # (N, K, H, W)
+            device = next((p.device for p in model.parameters()), x.device)
+            expected = model(x.to(device)).float().cpu()  # (N, K, H, W)
     finally:
         model.train(was_training)
     if tuple(got.shape) != tuple(expected.shape):

@@ -16,9 +16,10 @@ from semseg.models import create_model, list_models
 
 MODELS = list_models()
 
-# Parity exports of the 100M+ parameter VGG nets (a 0.5 GB file for FCN) dominate the file's
-# runtime on a 2-core machine; they run with ``-m slow``. Everything else runs by default.
-SLOW_EXPORT = {"fcn8s", "fcn16s", "fcn32s"}
+# ONNX parity of the heaviest nets (FCN writes a 0.5 GB file; the others take 5-16 s each on a
+# shared 2-core machine) would push this file past ~3 minutes; they run with ``-m slow``.
+SLOW_EXPORT = {"fcn8s", "fcn16s", "fcn32s", "refinenet", "pspnet", "deeplabv3plus", "frrn_a",
+               "frrn_b"}
 ONNX_SIZE: dict[str, tuple[int, int]] = {}  # per-model override of (64, 96) where too small
 
 
