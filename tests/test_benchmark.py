@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ from semseg.benchmark import (
 from semseg.checkpoint import ModelSpec, save_checkpoint
 from semseg.data.camvid import INFO as CAMVID
 from semseg.errors import ConfigError, InputFileError, ModelError
-from semseg.memory import RssPeak, forward_peak_bytes, state_bytes
+from semseg.memory import forward_peak_bytes, state_bytes
 
 TINY_UNET = {"base_width": 8}
 
@@ -77,12 +78,21 @@ def test_state_bytes_counts_parameters_and_buffers() -> None:
 
 
 def test_rss_peak_sees_a_large_allocation() -> None:
-    with RssPeak() as rss:
-        block = np.ones(64 * 2**20, dtype=np.uint8)  # touched pages: 64 MiB resident
-        del block
-    if "clear_refs" not in rss.method:
+    # In a fresh interpreter: inside a long test session, freed memory that is still resident
+    # can absorb the allocation without raising the resident peak.
+    code = (
+        "import numpy as np\n"
+        "from semseg.memory import RssPeak\n"
+        "with RssPeak() as rss:\n"
+        "    block = np.ones(64 * 2**20, dtype=np.uint8)  # touched pages: 64 MiB resident\n"
+        "    del block\n"
+        "print(rss.bytes, 'clear_refs' in rss.method)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    if out[1] != "True":
         pytest.skip("the resident-set peak cannot be reset on this system")
-    assert rss.bytes >= 60 * 2**20
+    assert int(out[0]) >= 60 * 2**20
 
 
 def test_load_any_architecture_checkpoint_and_errors(tmp_path: Path) -> None:
