@@ -7,6 +7,8 @@ BN + ReLU) whose outputs are *added* to the encoder output of the same resolutio
 decoder recovers detail at almost no cost. The final block is a 3x3 full-conv (x2, 64 -> 32), a
 3x3 conv and a 2x2 full-conv (x2) to the classes (paper Fig. 1). Decoder block 1 keeps the
 resolution (encoder block 1 does not downsample in ResNet-18), as in the authors' code.
+Difference: inputs of any size are zero-padded to a multiple of 32 and the logits cropped back;
+the encoder is trained from scratch unless weights are loaded (the paper starts from ImageNet).
 """
 
 from __future__ import annotations
