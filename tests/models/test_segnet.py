@@ -53,3 +53,13 @@ def test_bayesian_segnet_is_stochastic_only_with_dropout_active() -> None:
         assert torch.equal(model(x), model(x))
         model.dropout.train()
         assert not torch.equal(model(x), model(x))
+
+
+def test_segnet_basic_matches_the_paper_size() -> None:
+    # SegNet paper, Table 1: SegNet-Basic has 1.425M parameters (4 x 7x7 convs of 64 channels in
+    # encoder and decoder); ours has no conv biases (BN follows) and an 11-class 1x1 classifier.
+    n = sum(p.numel() for p in create_model("segnet_basic", 11).parameters())
+    assert abs(n - 1.425e6) / 1.425e6 < 0.01
+    bayes = create_model("bayesian_segnet_basic", 11)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in bayes.modules()) == 1
+    assert bayes.dropout_stages == (3, 4)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semseg.models.backbones.vgg import VGG16_STAGES, conv_stage, vgg16
-from semseg.models.layers import max_unpool2d, pad_to_multiple
+from semseg.models.layers import ConvBNAct, max_unpool2d, pad_to_multiple
 from semseg.models.registry import register_model
 
 SEGNET_PAPER = (
@@ -97,3 +97,54 @@ def segnet(num_classes: int, in_channels: int = 3) -> SegNet:
 def bayesian_segnet(num_classes: int, in_channels: int = 3, dropout: float = 0.5) -> SegNet:
     """SegNet with dropout after the central three encoder and decoder stages."""
     return SegNet(num_classes, in_channels, dropout=dropout)
+
+
+class SegNetBasic(nn.Module):
+    """SegNet-Basic (SegNet paper, Sec. 4): 4 encoders and 4 decoders of one 7x7 conv, 64 ch.
+
+    Encoders: conv-BN-ReLU then 2x2 max-pool keeping indices; decoders: max-unpool then conv-BN
+    without ReLU (as in the paper); a 1x1 conv scores the classes. With ``dropout`` > 0 it is
+    Bayesian SegNet-Basic with dropout after the two deepest encoders and decoders ("central").
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleList(
+            ConvBNAct(in_channels if i == 0 else width, width, 7) for i in range(4))
+        self.decoders = nn.ModuleList(ConvBNAct(width, width, 7, act=None) for _ in range(4))
+        self.classifier = nn.Conv2d(width, num_classes, 1)
+        self.dropout_stages = (3, 4) if dropout > 0 else ()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (h, w) = pad_to_multiple(x, 16)
+        pooled = []
+        for stage_no, enc in enumerate(self.encoders, start=1):
+            x = enc(x)  # (N, W, h, w)
+            size = x.shape[-2:]
+            x, idx = F.max_pool2d(x, 2, 2, return_indices=True)  # (N, W, h/2, w/2)
+            pooled.append((idx, size))
+            if stage_no in self.dropout_stages:
+                x = self.dropout(x)
+        for stage_no, dec in zip(range(4, 0, -1), self.decoders, strict=True):
+            idx, size = pooled.pop()
+            x = dec(max_unpool2d(x, idx, size))  # (N, W, 2h, 2w)
+            if stage_no in self.dropout_stages:
+                x = self.dropout(x)
+        return self.classifier(x)[..., :h, :w]  # (N, K, H, W)
+
+
+@register_model("segnet_basic", paper=SEGNET_PAPER, paper_params=1.425e6,
+                note="SegNet-Basic, the paper's smaller analysis network (Table 1: 1.425M)")
+def segnet_basic(num_classes: int, in_channels: int = 3, width: int = 64) -> SegNetBasic:
+    """SegNet-Basic: 4 encoder/decoder pairs of 7x7 convs."""
+    return SegNetBasic(num_classes, in_channels, width)
+
+
+@register_model("bayesian_segnet_basic", paper=BAYESIAN_PAPER, paper_params=1.425e6,
+                note="Bayesian SegNet-Basic: SegNet-Basic with central dropout")
+def bayesian_segnet_basic(num_classes: int, in_channels: int = 3, width: int = 64,
+                          dropout: float = 0.5) -> SegNetBasic:
+    """SegNet-Basic with dropout after the two deepest encoders and decoders."""
+    return SegNetBasic(num_classes, in_channels, width, dropout)
