@@ -50,6 +50,32 @@ def _decoder_widths(stages: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]
     return widths
 
 
+def encode_decode(
+    x: torch.Tensor,
+    encoders: nn.ModuleList,
+    decoders: nn.ModuleList,
+    dropout: nn.Module,
+    dropout_stages: tuple[int, ...],
+) -> torch.Tensor:
+    """Encoder stages each followed by a 2x2 max-pool (indices kept), then decoder stages each
+    preceded by max-unpooling with those indices; ``dropout`` after the numbered stages."""
+    pooled = []  # (indices, pre-pool size) per encoder stage
+    for stage_no, stage in enumerate(encoders, start=1):
+        x = stage(x)  # (N, C, h, w)
+        size = x.shape[-2:]
+        x, idx = F.max_pool2d(x, 2, 2, return_indices=True)  # (N, C, h/2, w/2)
+        pooled.append((idx, size))
+        if stage_no in dropout_stages:
+            x = dropout(x)
+    # Decoder i mirrors encoder i, so decoder stages count down from the deepest.
+    for stage_no, stage in zip(range(len(decoders), 0, -1), decoders, strict=True):
+        idx, size = pooled.pop()
+        x = stage(max_unpool2d(x, idx, size))  # (N, C', 2h, 2w)
+        if stage_no in dropout_stages:
+            x = dropout(x)
+    return x
+
+
 class SegNet(nn.Module):
     """VGG16-BN encoder, index-unpooling decoder; optional central dropout (Bayesian SegNet)."""
 
@@ -68,19 +94,7 @@ class SegNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, 32)
-        pooled = []  # (indices, pre-pool size) per encoder stage
-        for stage_no, stage in enumerate(self.encoder.stages, start=1):
-            x = stage(x)  # (N, C, h, w)
-            size = x.shape[-2:]
-            x, idx = F.max_pool2d(x, 2, 2, return_indices=True)  # (N, C, h/2, w/2)
-            pooled.append((idx, size))
-            if stage_no in self.dropout_stages:
-                x = self.dropout(x)
-        for stage_no, stage in zip(range(5, 0, -1), self.decoder, strict=True):
-            idx, size = pooled.pop()
-            x = stage(max_unpool2d(x, idx, size))  # (N, C', 2h, 2w)
-            if stage_no in self.dropout_stages:
-                x = self.dropout(x)
+        x = encode_decode(x, self.encoder.stages, self.decoder, self.dropout, self.dropout_stages)
         return self.classifier(x)[..., :h, :w]  # (N, K, H, W)
 
 
@@ -119,19 +133,7 @@ class SegNetBasic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, 16)
-        pooled = []
-        for stage_no, enc in enumerate(self.encoders, start=1):
-            x = enc(x)  # (N, W, h, w)
-            size = x.shape[-2:]
-            x, idx = F.max_pool2d(x, 2, 2, return_indices=True)  # (N, W, h/2, w/2)
-            pooled.append((idx, size))
-            if stage_no in self.dropout_stages:
-                x = self.dropout(x)
-        for stage_no, dec in zip(range(4, 0, -1), self.decoders, strict=True):
-            idx, size = pooled.pop()
-            x = dec(max_unpool2d(x, idx, size))  # (N, W, 2h, 2w)
-            if stage_no in self.dropout_stages:
-                x = self.dropout(x)
+        x = encode_decode(x, self.encoders, self.decoders, self.dropout, self.dropout_stages)
         return self.classifier(x)[..., :h, :w]  # (N, K, H, W)
 
 
