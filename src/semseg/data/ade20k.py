@@ -20,12 +20,15 @@ from semseg.data.dataset import (
     SegmentationDataset,
     SplitSource,
     build_lut,
+    check_split,
     choose_label_set,
+    layout_error,
     pair_by_stem,
+    present_splits,
+    require_dirs,
     strict_dataset,
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
-from semseg.errors import DatasetLayoutError
 
 # First name of each row of objectInfo150.csv, in label order 1..150.
 CLASSES = (
@@ -63,19 +66,14 @@ def find_root(root: str | Path) -> Path:
         if (candidate / "images").is_dir() and (candidate / "annotations").is_dir():
             return candidate
     missing = "images" if not (root / "images").is_dir() else "annotations"
-    raise DatasetLayoutError(f"{root / missing}: folder not found (ADE20K expects {LAYOUT})")
+    raise layout_error(root / missing, "folder not found", "ADE20K", LAYOUT)
 
 
 def _source(root: Path, split: str) -> SplitSource:
-    if split not in SPLIT_DIRS:
-        raise DatasetLayoutError(
-            f"ADE20K split {split!r} unknown; choose from {', '.join(SPLIT_DIRS)}"
-        )
+    check_split(split, SPLIT_DIRS, "ADE20K")
     folder = SPLIT_DIRS[split]
     image_dir, mask_dir = root / "images" / folder, root / "annotations" / folder
-    for d in (image_dir, mask_dir):
-        if not d.is_dir():
-            raise DatasetLayoutError(f"{d}: folder not found (ADE20K expects {LAYOUT})")
+    require_dirs((image_dir, mask_dir), "ADE20K", LAYOUT)
     return SplitSource(split, *pair_by_stem(image_dir, mask_dir), INFO, LUT)
 
 
@@ -83,10 +81,8 @@ def splits(root: str | Path, palette: str | None = None) -> list[SplitSource]:
     """The train and val splits present under ROOT."""
     choose_label_set(palette, LABEL_SETS)
     root = find_root(root)
-    found = [s for s, d in SPLIT_DIRS.items() if (root / "images" / d).is_dir()]
-    if not found:
-        raise DatasetLayoutError(f"{root / 'images'}: no training/ or validation/ folder "
-                                 f"(ADE20K expects {LAYOUT})")
+    found = present_splits(root / "images", SPLIT_DIRS, "no training/ or validation/ folder",
+                           "ADE20K", LAYOUT)
     return [_source(root, s) for s in found]
 
 

@@ -28,7 +28,10 @@ from semseg.data.dataset import (
     SegmentationDataset,
     SplitSource,
     build_lut,
+    check_split,
     choose_label_set,
+    present_splits,
+    require_dirs,
     strict_dataset,
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo
@@ -131,20 +134,15 @@ def _pairs(image_dir: Path, mask_dir: Path) -> tuple[list[Sample], list[str]]:
 
 
 def _source(root: Path, split: str, info: DatasetInfo) -> SplitSource:
-    if split not in LAYOUTS:
-        raise DatasetLayoutError(f"CamVid split {split!r} unknown; choose from "
-                                 f"{', '.join(LAYOUTS)}")
+    check_split(split, LAYOUTS, "CamVid")
     image_dir, mask_dir = (root / d for d in LAYOUTS[split])
-    for d in (image_dir, mask_dir):
-        if not d.is_dir():
-            raise DatasetLayoutError(f"{d}: folder not found (raw CamVid expects {LAYOUT})")
+    require_dirs((image_dir, mask_dir), "raw CamVid", LAYOUT)
     return SplitSource(split, *_pairs(image_dir, mask_dir), info, LUTS[info.name],
                        read_color_mask)
 
 
 def _check_root(root: Path) -> None:
-    if not root.is_dir():
-        raise DatasetLayoutError(f"{root}: folder not found (raw CamVid expects {LAYOUT})")
+    require_dirs([root], "raw CamVid", LAYOUT)
     if (root / "label_colors.txt").is_file():
         check_label_colors(root / "label_colors.txt")
 
@@ -154,10 +152,9 @@ def splits(root: str | Path, palette: str | None = None) -> list[SplitSource]:
     root = Path(root)
     info = choose_label_set(palette, LABEL_SETS)
     _check_root(root)
-    found = [s for s, (images, _) in LAYOUTS.items() if (root / images).is_dir()]
-    if not found:
-        raise DatasetLayoutError(f"{root}: no 701_StillsRaw_full/ or train/ folder "
-                                 f"(raw CamVid expects {LAYOUT})")
+    image_dirs = {split: images for split, (images, _) in LAYOUTS.items()}
+    found = present_splits(root, image_dirs, "no 701_StillsRaw_full/ or train/ folder",
+                           "raw CamVid", LAYOUT)
     return [_source(root, s, info) for s in found]
 
 

@@ -24,12 +24,15 @@ from semseg.data.dataset import (
     SegmentationDataset,
     SplitSource,
     build_lut,
+    check_split,
     choose_label_set,
     identity_lut,
+    layout_error,
+    present_splits,
+    require_dirs,
     strict_dataset,
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo
-from semseg.errors import DatasetLayoutError
 
 
 class Label(NamedTuple):
@@ -98,14 +101,10 @@ IMAGE_SUFFIX = "_leftImg8bit.png"
 def _source(root: Path, split: str) -> SplitSource:
     """Pairs of one split: every left image with its gtFine mask (train ids if all have them)."""
     image_dir, mask_dir = root / "leftImg8bit" / split, root / "gtFine" / split
-    for d in (image_dir, mask_dir):
-        if not d.is_dir():
-            raise DatasetLayoutError(f"{d}: folder not found (Cityscapes expects {LAYOUT})")
+    require_dirs((image_dir, mask_dir), "Cityscapes", LAYOUT)
     images = sorted(image_dir.glob(f"*/*{IMAGE_SUFFIX}"))
     if not images:
-        raise DatasetLayoutError(
-            f"{image_dir}: no CITY/*{IMAGE_SUFFIX} files (Cityscapes expects {LAYOUT})"
-        )
+        raise layout_error(image_dir, f"no CITY/*{IMAGE_SUFFIX} files", "Cityscapes", LAYOUT)
     stems = [(p.parent.name, p.name[: -len(IMAGE_SUFFIX)]) for p in images]
     train_ids = [mask_dir / c / f"{s}_gtFine_labelTrainIds.png" for c, s in stems]
     use_train_ids = all(p.is_file() for p in train_ids)
@@ -117,21 +116,12 @@ def _source(root: Path, split: str) -> SplitSource:
     return SplitSource(split, samples, problems, INFO, TRAIN_ID_LUT if use_train_ids else LUT)
 
 
-def _check_root(root: Path) -> None:
-    if not (root / "leftImg8bit").is_dir():
-        raise DatasetLayoutError(f"{root / 'leftImg8bit'}: folder not found "
-                                 f"(Cityscapes expects {LAYOUT})")
-
-
 def splits(root: str | Path, palette: str | None = None) -> list[SplitSource]:
     """Every split that has both a leftImg8bit and a gtFine folder."""
     root = Path(root)
     choose_label_set(palette, LABEL_SETS)
-    _check_root(root)
-    found = [s for s in SPLITS if (root / "leftImg8bit" / s).is_dir()]
-    if not found:
-        raise DatasetLayoutError(f"{root / 'leftImg8bit'}: no train/val/test folders "
-                                 f"(Cityscapes expects {LAYOUT})")
+    found = present_splits(root / "leftImg8bit", {s: s for s in SPLITS},
+                           "no train/val/test folders", "Cityscapes", LAYOUT)
     return [_source(root, s) for s in found]
 
 
@@ -143,9 +133,7 @@ def dataset(
 ) -> SegmentationDataset:
     """One Cityscapes split with the 19 train ids (everything else 255)."""
     choose_label_set(palette, LABEL_SETS)
-    if split not in SPLITS:
-        raise DatasetLayoutError(f"Cityscapes split {split!r} unknown; choose from "
-                                 f"{', '.join(SPLITS)}")
+    check_split(split, SPLITS, "Cityscapes")
     root = Path(root)
-    _check_root(root)
+    require_dirs([root / "leftImg8bit"], "Cityscapes", LAYOUT)
     return strict_dataset(_source(root, split), transform, LAYOUT)

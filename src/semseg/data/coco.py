@@ -28,12 +28,15 @@ from semseg.data.dataset import (
     SegmentationDataset,
     SplitSource,
     build_lut,
+    check_split,
     choose_label_set,
+    layout_error,
     pair_by_stem,
+    require_dirs,
     strict_dataset,
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
-from semseg.errors import ConfigError, DatasetLayoutError, InputFileError
+from semseg.errors import ConfigError, InputFileError
 
 # COCO-Stuff labels.txt, ids 1..182 (index = id - 1); UNUSED ids never occur in the data.
 NAMES = (
@@ -82,8 +85,7 @@ def _image_dir(root: Path, folder: str) -> Path:
     for d in (root / "images" / folder, root / folder):
         if d.is_dir():
             return d
-    raise DatasetLayoutError(f"{root / 'images' / folder}: folder not found (COCO expects "
-                             f"{LAYOUT})")
+    raise layout_error(root / "images" / folder, "folder not found", "COCO", LAYOUT)
 
 
 def _decode(segmentation: list | dict, h: int, w: int) -> np.ndarray:
@@ -142,7 +144,7 @@ class InstanceMasks:
 def _things_source(root: Path, split: str) -> SplitSource:
     json_path = root / "annotations" / f"instances_{SPLIT_DIRS[split]}.json"
     if not json_path.is_file():
-        raise DatasetLayoutError(f"{json_path}: file not found (coco_things expects {LAYOUT})")
+        raise layout_error(json_path, "file not found", "coco_things", LAYOUT)
     reader = InstanceMasks(json_path)
     image_dir = _image_dir(root, SPLIT_DIRS[split])
     samples, problems = [], []
@@ -157,20 +159,15 @@ def _things_source(root: Path, split: str) -> SplitSource:
 
 def _stuff_source(root: Path, split: str) -> SplitSource:
     mask_dir = root / "annotations" / SPLIT_DIRS[split]
-    if not mask_dir.is_dir():
-        raise DatasetLayoutError(f"{mask_dir}: folder not found (COCO-Stuff expects {LAYOUT})")
+    require_dirs([mask_dir], "COCO-Stuff", LAYOUT)
     pairs, problems = pair_by_stem(_image_dir(root, SPLIT_DIRS[split]), mask_dir)
     return SplitSource(split, pairs, problems, INFO, STUFF_LUT)
 
 
 def _source(root: Path, split: str, info: DatasetInfo) -> SplitSource:
     split = {v: k for k, v in SPLIT_DIRS.items()}.get(split, split)  # accept folder names too
-    if split not in SPLIT_DIRS:
-        raise DatasetLayoutError(f"COCO split {split!r} unknown; choose from "
-                                 f"{', '.join(SPLIT_DIRS)}")
-    if not (root / "annotations").is_dir():
-        raise DatasetLayoutError(f"{root / 'annotations'}: folder not found (COCO expects "
-                                 f"{LAYOUT})")
+    check_split(split, SPLIT_DIRS, "COCO")
+    require_dirs([root / "annotations"], "COCO", LAYOUT)
     return (_things_source if info is THINGS_INFO else _stuff_source)(root, split)
 
 
@@ -183,7 +180,7 @@ def splits(root: str | Path, palette: str | None = None) -> list[SplitSource]:
              if (ann / (f"instances_{d}.json" if info is THINGS_INFO else d)).exists()]
     if not found:
         what = "instances_*2017.json" if info is THINGS_INFO else "train2017/ or val2017/"
-        raise DatasetLayoutError(f"{ann}: no {what} (COCO expects {LAYOUT})")
+        raise layout_error(ann, f"no {what}", "COCO", LAYOUT)
     return [_source(root, s, info) for s in found]
 
 

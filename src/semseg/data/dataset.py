@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from semseg.data.info import DatasetInfo
-from semseg.errors import InputFileError, LabelError
+from semseg.errors import DatasetLayoutError, InputFileError, LabelError
 from semseg.imageio import read_image, read_mask
 
 INVALID = -1  # lookup-table value of a raw label the dataset does not define
@@ -194,8 +194,6 @@ def strict_dataset(
     source: SplitSource, transform: PairTransformFn | None, layout: str
 ) -> SegmentationDataset:
     """The split's dataset; a pairing problem or an empty split raises ``DatasetLayoutError``."""
-    from semseg.errors import DatasetLayoutError
-
     if source.problems:
         more = f" (+{len(source.problems) - 1} more)" if len(source.problems) > 1 else ""
         raise DatasetLayoutError(source.problems[0] + more)
@@ -215,3 +213,33 @@ def choose_label_set(palette: str | None, label_sets: Mapping[str, DatasetInfo])
             f"--palette {palette}: this format produces only {', '.join(label_sets)}"
         )
     return label_sets[palette]
+
+
+def layout_error(path: Path | str, problem: str, name: str, layout: str) -> DatasetLayoutError:
+    """'PATH: PROBLEM (NAME expects LAYOUT)': a built-in format's tree lacks what it needs."""
+    return DatasetLayoutError(f"{path}: {problem} ({name} expects {layout})")
+
+
+def require_dirs(dirs: Iterable[Path], name: str, layout: str) -> None:
+    """Raise 'DIR: folder not found (NAME expects LAYOUT)' for the first missing folder."""
+    for d in dirs:
+        if not d.is_dir():
+            raise layout_error(d, "folder not found", name, layout)
+
+
+def present_splits(
+    base: Path, folders: Mapping[str, str], missing: str, name: str, layout: str
+) -> list[str]:
+    """Splits whose BASE/FOLDER exists; no BASE, or no split, raises ``DatasetLayoutError``."""
+    require_dirs([base], name, layout)
+    found = [split for split, folder in folders.items() if (base / folder).is_dir()]
+    if not found:
+        raise layout_error(base, missing, name, layout)
+    return found
+
+
+def check_split(split: str, known: Iterable[str], name: str) -> None:
+    """Raise ``DatasetLayoutError`` naming the choices when ``split`` is not one of ``known``."""
+    known = tuple(known)
+    if split not in known:
+        raise DatasetLayoutError(f"{name} split {split!r} unknown; choose from {', '.join(known)}")

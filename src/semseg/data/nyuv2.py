@@ -30,12 +30,14 @@ from semseg.data.dataset import (
     SegmentationDataset,
     SplitSource,
     build_lut,
+    check_split,
     choose_label_set,
+    layout_error,
     rgbd_image,
     strict_dataset,
 )
 from semseg.data.info import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, DatasetInfo, default_palette
-from semseg.errors import DatasetLayoutError, InputFileError
+from semseg.errors import InputFileError
 
 # mapClass of classMapping40.mat: entry k-1 is the 40-class id (1-based) of raw class k.
 MAP_894_TO_40 = (
@@ -170,8 +172,8 @@ def read_split_indices(root: Path) -> dict[str, list[int]]:
     for split in SPLITS:
         path = root / f"{split}.txt"
         if not path.is_file():
-            raise DatasetLayoutError(f"{root / 'splits.mat'}: file not found (NYUv2 expects "
-                                     f"{LAYOUT}; the standard split has 795 train, 654 test)")
+            raise layout_error(root / "splits.mat", "file not found", "NYUv2",
+                               f"{LAYOUT}; the standard split has 795 train, 654 test")
         try:
             out[split] = [int(v) for v in path.read_text().split()]
         except ValueError:
@@ -209,7 +211,6 @@ def dataset(
     palette: str | None = None,
 ) -> SegmentationDataset:
     """One NYUv2 split of RGB-D frames with 40 (default) or 13 (``'nyuv2_13'``) classes."""
-    if split not in SPLITS:
-        raise DatasetLayoutError(f"NYUv2 split {split!r} unknown; choose from {', '.join(SPLITS)}")
+    check_split(split, SPLITS, "NYUv2")
     sources = {s.split: s for s in splits(root, palette)}
     return strict_dataset(sources[split], transform, LAYOUT)

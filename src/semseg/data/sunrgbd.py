@@ -30,13 +30,16 @@ from semseg.data.dataset import (
     SegmentationDataset,
     SplitSource,
     build_lut,
+    check_split,
     choose_label_set,
+    present_splits,
+    require_dirs,
     rgbd_image,
     strict_dataset,
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
 from semseg.data.nyuv2 import RGBD_MEAN, RGBD_STD
-from semseg.errors import DatasetLayoutError, InputFileError
+from semseg.errors import InputFileError
 from semseg.imageio import list_images, read_image
 
 # seg37list of SUNRGBD2Dseg.mat: the first 37 of the NYUv2 40 classes.
@@ -114,14 +117,10 @@ def _from_list(root: Path, split: str, label_dir: str, lst: Path) -> tuple[list[
 
 
 def _source(root: Path, split: str) -> SplitSource:
-    if split not in SPLITS:
-        raise DatasetLayoutError(f"SUN RGB-D split {split!r} unknown; choose from "
-                                 f"{', '.join(SPLITS)}")
+    check_split(split, SPLITS, "SUN RGB-D")
     label_dir = next((d for d in LABEL_DIRS if (root / d / split).is_dir()), LABEL_DIRS[0])
     folders = [root / "image" / split, root / "depth" / split, root / label_dir / split]
-    for d in folders:
-        if not d.is_dir():
-            raise DatasetLayoutError(f"{d}: folder not found (SUN RGB-D expects {LAYOUT})")
+    require_dirs(folders, "SUN RGB-D", LAYOUT)
     lst = root / f"{split}37.txt"
     if lst.is_file():
         samples, problems = _from_list(root, split, label_dir, lst)
@@ -140,13 +139,8 @@ def splits(root: str | Path, palette: str | None = None) -> list[SplitSource]:
     """The train and test splits present under ROOT/image."""
     choose_label_set(palette, LABEL_SETS)
     root = Path(root)
-    if not (root / "image").is_dir():
-        raise DatasetLayoutError(f"{root / 'image'}: folder not found (SUN RGB-D expects "
-                                 f"{LAYOUT})")
-    found = [s for s in SPLITS if (root / "image" / s).is_dir()]
-    if not found:
-        raise DatasetLayoutError(f"{root / 'image'}: no train/ or test/ folder (SUN RGB-D "
-                                 f"expects {LAYOUT})")
+    found = present_splits(root / "image", {s: s for s in SPLITS}, "no train/ or test/ folder",
+                           "SUN RGB-D", LAYOUT)
     return [_source(root, s) for s in found]
 
 

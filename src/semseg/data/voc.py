@@ -27,8 +27,11 @@ from semseg.data.dataset import (
     Sample,
     SegmentationDataset,
     SplitSource,
+    check_split,
     choose_label_set,
     identity_lut,
+    layout_error,
+    require_dirs,
     strict_dataset,
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
@@ -85,21 +88,19 @@ def find_roots(root: str | Path) -> tuple[Path, Path | None]:
         if (voc / "JPEGImages").is_dir():
             sbd = next((base / d for d in SBD_DIRS if base and (base / d / "cls").is_dir()), None)
             return voc, sbd
-    raise DatasetLayoutError(f"{root}: no VOCdevkit/VOC2012/JPEGImages folder (VOC expects "
-                             f"{LAYOUT})")
+    raise layout_error(root, "no VOCdevkit/VOC2012/JPEGImages folder", "VOC", LAYOUT)
 
 
 def _read_ids(path: Path) -> list[str]:
     if not path.is_file():
-        raise DatasetLayoutError(f"{path}: split list not found (VOC expects {LAYOUT})")
+        raise layout_error(path, "split list not found", "VOC", LAYOUT)
     return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
 
 
 def _voc_source(voc: Path, split: str) -> SplitSource:
     ids = _read_ids(voc / "ImageSets" / "Segmentation" / f"{split}.txt")
     mask_dir = voc / "SegmentationClass"
-    if not mask_dir.is_dir():
-        raise DatasetLayoutError(f"{mask_dir}: folder not found (VOC expects {LAYOUT})")
+    require_dirs([mask_dir], "VOC", LAYOUT)
     samples = [Sample(voc / "JPEGImages" / f"{i}.jpg", mask_dir / f"{i}.png") for i in ids]
     return _checked(split, samples)
 
@@ -135,7 +136,7 @@ def splits(root: str | Path, palette: str | None = None) -> list[SplitSource]:
     seg = voc / "ImageSets" / "Segmentation"
     found = [s for s in SPLITS if (seg / f"{s}.txt").is_file()]
     if not found:
-        raise DatasetLayoutError(f"{seg}: no train.txt / val.txt (VOC expects {LAYOUT})")
+        raise layout_error(seg, "no train.txt / val.txt", "VOC", LAYOUT)
     out = [_voc_source(voc, s) for s in found]
     return out + ([_aug_source(voc, sbd)] if sbd is not None else [])
 
@@ -154,7 +155,5 @@ def dataset(
             raise DatasetLayoutError(f"{Path(root)}: split 'train_aug' needs SBD in "
                                      f"{' or '.join(SBD_DIRS)} (with cls/*.mat)")
         return strict_dataset(_aug_source(voc, sbd), transform, LAYOUT)
-    if split not in SPLITS:
-        raise DatasetLayoutError(f"VOC split {split!r} unknown; choose from "
-                                 f"{', '.join((*SPLITS, 'train_aug'))}")
+    check_split(split, (*SPLITS, "train_aug"), "VOC")
     return strict_dataset(_voc_source(voc, split), transform, LAYOUT)
