@@ -53,6 +53,9 @@ class CrossEntropy(nn.Module):
         self.ohem_min_kept = ohem_min_kept
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if not (target != self.ignore_index).any():
+            # A crop with only ignored pixels (common in ADE20K): the mean would be 0/0 = NaN.
+            return logits.sum() * 0.0
         if self.ohem_thresh is None:
             return F.cross_entropy(logits, target, weight=self.weight,
                                    ignore_index=self.ignore_index)
@@ -60,8 +63,6 @@ class CrossEntropy(nn.Module):
                                      ignore_index=self.ignore_index, reduction="none")  # (N,H,W)
         valid = target != self.ignore_index
         losses = pixel_loss[valid]
-        if losses.numel() == 0:
-            return logits.sum() * 0.0
         # loss > -ln(thresh)  <=>  p_true < thresh
         hard = losses > -np.log(self.ohem_thresh)
         min_kept = min(self.ohem_min_kept, losses.numel())
