@@ -16,10 +16,10 @@ from torch import nn
 from semseg.data.info import IGNORE_INDEX
 
 
-def class_pixel_counts(dataset, num_classes: int) -> np.ndarray:
+def class_pixel_counts(dataset, num_classes: int, indices=None) -> np.ndarray:
     """Pixels per class over a dataset's masks (decoded once, untransformed)."""
     counts = np.zeros(num_classes, dtype=np.int64)
-    for i in range(len(dataset)):
+    for i in range(len(dataset)) if indices is None else indices:
         _, mask = dataset.load(i)
         counts += np.bincount(mask[mask < num_classes].ravel(), minlength=num_classes)
     return counts

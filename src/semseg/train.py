@@ -30,7 +30,7 @@ from semseg.data import get_format
 from semseg.data.transforms import eval_transform, train_transform
 from semseg.errors import ConfigError
 from semseg.evaluate import evaluate
-from semseg.losses import CrossEntropy, enet_class_weights
+from semseg.losses import CrossEntropy, class_pixel_counts, enet_class_weights
 from semseg.train_log import TrainLog
 
 
@@ -76,13 +76,8 @@ def build_criterion(cfg: TrainConfig, train_ds, num_classes: int, ignore: int) -
     """Cross-entropy with ENet class weights computed from the training masks."""
     weight = None
     if cfg.class_weighting == "enet":
-        base = _base(train_ds)
-        counts = np.zeros(num_classes, dtype=np.int64)
-        indices = train_ds.indices if isinstance(train_ds, Subset) else range(len(base))
-        for i in indices:
-            _, mask = base.load(i)
-            counts += np.bincount(mask[mask < num_classes].ravel(), minlength=num_classes)
-        weight = enet_class_weights(counts)
+        indices = train_ds.indices if isinstance(train_ds, Subset) else None
+        weight = enet_class_weights(class_pixel_counts(_base(train_ds), num_classes, indices))
     return CrossEntropy(weight, ignore_index=ignore, ohem_thresh=cfg.ohem_thresh)
 
 
