@@ -4,23 +4,28 @@ Run from the repository root (resumable: finished stages are skipped, training r
 
     PYTHONPATH=src python benchmarks/zoo.py runs/zoo --doc docs/benchmarks.md
 
-For each architecture, ``RUNS/NAME/`` receives a training run (``semseg.train.main``: best.pt,
-last.pt, log.jsonl, config.json), ``train_summary.json`` (epochs, wall time, device),
-``eval.json`` (``semseg eval`` on CamVid val at full resolution, boundary F at 2 px) and
-``bench.json`` (``semseg.benchmark`` on the CPU at 360x480, batch 1, both runtimes). The shipped
-model ``default`` gets eval.json and bench.json in ``RUNS/default/``. Finally ``semseg compare``
-writes ``RUNS/report/`` and, with ``--doc``, the table in that Markdown file.
+The budget is either a fixed number of epochs (``--epochs N``, for a GPU) or, by default, the
+same *training time* per architecture on this machine (``--budget-minutes M``): before anything
+trains, every model's seconds per optimizer step (data loading included) are measured once and
+written to ``RUNS/calibration.json``; each model then trains for ``floor(M * 60 / step_s)``
+steps, a fixed number, so its schedule (10% warm-up, poly decay) is complete and the result does
+not depend on how busy the machine is later. Light models get many epochs, heavy ones a
+fraction of one: that is what a CPU buys, and the table says so.
 
-The recipe (``RECIPE``) is the same for every model: from scratch (no ImageNet initialization,
-so that no architecture gets an advantage the others cannot have here), AdamW, poly schedule,
-ENet class weights, 360x480 crops after 0.5-2x scaling, evaluation at native resolution. The
-number of epochs is the budget: ``--epochs`` (default 30) and is recorded per run.
+For each architecture, ``RUNS/NAME/`` receives a training run (``semseg.train.main``: best.pt,
+last.pt, log.jsonl, config.json), ``train_summary.json`` (steps, epochs, wall time, device),
+``eval.json`` (``semseg eval`` on CamVid val, labels at full 360x480 resolution, boundary F at
+2 px) and ``bench.json`` (``semseg.benchmark`` on the CPU at the model's network input, batch 1,
+eager torch and ONNX Runtime). All benchmarks run after all training, on an otherwise idle
+machine. The shipped model ``default`` gets eval.json and bench.json in ``RUNS/default/``.
+Finally ``semseg compare`` writes ``RUNS/report/`` and, with ``--doc``, the table in that file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -33,38 +38,91 @@ from semseg.config import make_config
 from semseg.errors import SemsegError
 from semseg.models import list_models
 from semseg.train import main as train_main
+from semseg.train import train_calibration_step_s
 
+# The recipe every architecture shares. From scratch (no ImageNet initialization, so no
+# architecture gets an advantage the others cannot have here); --size sets crop and eval size.
 RECIPE = {
-    "format": "camvid", "batch_size": 8, "crop_size": (360, 480), "scale_range": (0.5, 2.0),
-    "color_jitter": 0.3, "optimizer": "adamw", "lr": 2e-3, "weight_decay": 1e-4,
-    "warmup_epochs": 1.0, "poly_power": 0.9, "class_weighting": "enet",
-    "pretrained_backbone": False, "amp": True, "seed": 0, "val_every": 5,
+    "format": "camvid", "batch_size": 8, "color_jitter": 0.3, "optimizer": "adamw", "lr": 2e-3,
+    "weight_decay": 1e-4, "poly_power": 0.9, "class_weighting": "enet",
+    "pretrained_backbone": False, "amp": True, "seed": 0, "threads": 2,
 }
-BENCH = {"size": (360, 480), "batch": 1, "device": "cpu", "runtimes": ("torch", "onnxruntime")}
+WARMUP_FRACTION = 0.1  # of all steps, linear warm-up before the poly decay
+CAMVID_TRAIN_IMAGES = 367
 
 
 def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(path)  # atomic: a stage's output exists only once it is complete
 
 
-def train_stage(name: str, run: Path, args: argparse.Namespace) -> None:
+def _size_recipe(size: tuple[int, int]) -> dict:
+    """Crops of ``size`` after scaling the 360x480 frames by 0.75-1.35x of size/360."""
+    base = size[0] / 360
+    return {"crop_size": size, "eval_size": size,
+            "scale_range": (round(0.75 * base, 4), round(1.35 * base, 4))}
+
+
+def _config(name: str, run: Path, args: argparse.Namespace, **overrides):
+    recipe = {**RECIPE, **_size_recipe(args.size), "batch_size": args.batch_size,
+              "workers": args.workers}
+    return make_config(**{**recipe, **overrides}, arch=name, data=args.data, out_dir=str(run),
+                       device=args.device, limit_val=args.limit_val)
+
+
+def plan(step_s: float, args: argparse.Namespace) -> dict:
+    """Epochs and steps per epoch: ``--epochs`` as given, or what the time budget buys."""
+    full = CAMVID_TRAIN_IMAGES // args.batch_size
+    if args.epochs:
+        epochs, per_epoch = args.epochs, args.steps_per_epoch or full
+    else:
+        steps = max(1, math.floor(args.budget_minutes * 60 / step_s))
+        epochs = math.ceil(steps / full)
+        per_epoch = min(full, math.ceil(steps / epochs))
+    return {"epochs": epochs, "steps_per_epoch": per_epoch, "steps": epochs * per_epoch}
+
+
+def calibrate(names: list[str], args: argparse.Namespace) -> dict[str, dict]:
+    """Seconds per training step for every model, measured once and kept in calibration.json."""
+    path = args.runs / "calibration.json"
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    for name in names:
+        if name in table or args.epochs:
+            continue
+        cfg = _config(name, args.runs / name, args)
+        step_s = train_calibration_step_s(cfg, steps=args.calibration_steps)
+        table[name] = {"step_s": step_s, **plan(step_s, args), "load_average": _loadavg()}
+        print(f"   {name}: {step_s:.2f} s/step -> {table[name]}", file=sys.stderr, flush=True)
+        _write_json(path, table)
+    return table
+
+
+def _loadavg() -> list[float]:
+    try:
+        return [round(v, 2) for v in __import__("os").getloadavg()]
+    except OSError:
+        return []
+
+
+def train_stage(name: str, run: Path, args: argparse.Namespace, budget: dict) -> None:
     """Train ``name`` (resuming from last.pt) unless train_summary.json says it finished."""
     if (run / "train_summary.json").is_file():
         return
-    recipe = {**RECIPE, "batch_size": args.batch_size}
-    cfg = make_config(**recipe, arch=name, data=args.data, out_dir=str(run), epochs=args.epochs,
-                      device=args.device, steps_per_epoch=args.steps_per_epoch,
-                      limit_val=args.limit_val, workers=args.workers)
+    epochs, per_epoch = budget["epochs"], budget["steps_per_epoch"]
+    cfg = _config(name, run, args, epochs=epochs, steps_per_epoch=per_epoch, val_every=epochs,
+                  warmup_epochs=WARMUP_FRACTION * epochs)
     start = time.perf_counter()
     result = train_main(cfg, resume=(run / "last.pt").is_file())
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
     device = "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"
     _write_json(run / "train_summary.json", {
-        **result, "wall_s_this_session": time.perf_counter() - start, "device": device,
+        **result, "wall_s_this_session": time.perf_counter() - start,
+        "train_s": sum(r["seconds"] for r in log), "device": device,
         "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
-        "recipe": RECIPE, "epochs": cfg.epochs, "steps_per_epoch": cfg.steps_per_epoch,
-        "batch_size": cfg.batch_size})
+        "budget_minutes": None if args.epochs else args.budget_minutes, **budget,
+        "batch_size": cfg.batch_size, "crop_size": cfg.crop_size, "recipe": cfg.to_dict()})
 
 
 def eval_stage(model: str, run: Path, args: argparse.Namespace) -> None:
@@ -81,12 +139,20 @@ def eval_stage(model: str, run: Path, args: argparse.Namespace) -> None:
 
 
 def bench_stage(model: str, run: Path, args: argparse.Namespace) -> None:
-    """CPU latency, params and GFLOPs into RUN/bench.json unless it exists."""
+    """CPU latency, params and GFLOPs at the model's network input into RUN/bench.json."""
     if (run / "bench.json").is_file():
         return
-    report = benchmark(load_any(model), threads=args.threads, warmup=args.bench_warmup,
-                       iters=args.bench_iters, **BENCH)
+    loaded = load_any(model)
+    size = tuple(loaded.spec.input_size or args.size)
+    report = benchmark(loaded, size=size, batch=1, device="cpu", threads=args.threads,
+                       runtimes=("torch", "onnxruntime"), warmup=args.bench_warmup,
+                       iters=args.bench_iters)
     _write_json(run / "bench.json", report.to_dict())
+
+
+def _size(text: str) -> tuple[int, int]:
+    h, w = text.lower().split("x")
+    return int(h), int(w)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -95,43 +161,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("runs", type=Path, help="folder for the run folders and report/")
     p.add_argument("--data", default="../shared/data/camvid", help="CamVid root")
     p.add_argument("--models", nargs="*", default=["*"], help="name patterns (default: all)")
-    p.add_argument("--epochs", type=int, default=30, help="training budget per model")
+    p.add_argument("--size", type=_size, default=(120, 160), help="crop and eval size HxW")
+    p.add_argument("--budget-minutes", type=float, default=3.0,
+                   help="training time per model on this machine (ignored with --epochs)")
+    p.add_argument("--epochs", type=int, help="fixed epochs per model instead of a time budget")
+    p.add_argument("--calibration-steps", type=int, default=2, help="timed steps per model")
     p.add_argument("--batch-size", type=int, default=RECIPE["batch_size"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--steps-per-epoch", type=int, help="cap steps (smoke checks only)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--steps-per-epoch", type=int, help="with --epochs: cap steps (smoke checks)")
     p.add_argument("--limit-val", type=int, help="validate on the first N images (smoke only)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for latency")
-    p.add_argument("--bench-warmup", type=int, default=10)
-    p.add_argument("--bench-iters", type=int, default=50)
+    p.add_argument("--bench-warmup", type=int, default=5)
+    p.add_argument("--bench-iters", type=int, default=30)
     p.add_argument("--no-default", action="store_true", help="skip the shipped default model")
+    p.add_argument("--no-bench", action="store_true", help="stop after training and evaluation")
     p.add_argument("--doc", help="Markdown file whose 'semseg compare' block receives the table")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Every stage of every model, then the comparison report."""
+    """Calibrate, train and evaluate every model, then benchmark them all, then report."""
     args = parse_args(argv)
     names = sorted({n for pattern in args.models for n in list_models(pattern)})
-    folders = []
-    for name in names:
-        run = args.runs / name
+    calibration = calibrate(names, args)
+    folders = [args.runs / name for name in names]
+    for name, run in zip(names, folders, strict=True):
         print(f"== {name}", file=sys.stderr, flush=True)
-        train_stage(name, run, args)
+        budget = plan(0.0, args) if args.epochs else calibration[name]
+        train_stage(name, run, args, {k: budget[k] for k in ("epochs", "steps_per_epoch",
+                                                              "steps")})
         eval_stage(str(run / "best.pt"), run, args)
-        bench_stage(str(run / "best.pt"), run, args)
-        folders.append(run)
     if not args.no_default:
         try:
             load_any("default")
         except SemsegError as exc:  # weights not shipped in this build yet
             print(f"default model skipped: {exc}", file=sys.stderr)
         else:
-            run = args.runs / "default"
-            run.mkdir(parents=True, exist_ok=True)
-            eval_stage("default", run, args)
-            bench_stage("default", run, args)
-            folders.append(run)
+            folders.append(args.runs / "default")
+            folders[-1].mkdir(parents=True, exist_ok=True)
+            eval_stage("default", folders[-1], args)
+    if args.no_bench:
+        return 0
+    for run in folders:  # after all training: latency on a quiet machine
+        print(f"== bench {run.name}", file=sys.stderr, flush=True)
+        bench_stage("default" if run.name == "default" else str(run / "best.pt"), run, args)
     compare = ["compare", *map(str, folders), "-o", str(args.runs / "report")]
     return semseg_main(compare + (["--doc", args.doc] if args.doc else []))
 

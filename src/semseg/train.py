@@ -214,6 +214,27 @@ def _setup(cfg: TrainConfig, resume: bool):
         scaler, start_epoch, best
 
 
+def train_calibration_step_s(cfg: TrainConfig, steps: int = 2) -> float:
+    """Seconds per optimizer step of ``cfg`` on real batches (loading included), after one
+    untimed step; used to turn a time budget into a fixed number of steps."""
+    (cfg, device, train_ds, _, _, _, model, criterion, optimizer, _, _, _,
+     _) = _setup(cfg, resume=False)
+    model.train()
+    batches = iter(epoch_loader(cfg, train_ds, 0))
+    start = 0.0
+    for step in range(steps + 1):
+        if step == 1:
+            start = time.perf_counter()
+        x, y = next(batches)
+        loss = compute_loss(model, criterion, x.to(device), y.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
 def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Train, validating every ``val_every`` epochs; writes last.pt, best.pt, logs, curves."""
     (cfg, device, train_ds, val_ds, info, spec, model, criterion, optimizer, scheduler, scaler,

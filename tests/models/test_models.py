@@ -11,8 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from semseg.config import TrainConfig
 from semseg.export import export_onnx, onnx_parity
 from semseg.models import create_model, list_models
+from semseg.train import main as train_main
 
 MODELS = list_models()
 
@@ -90,58 +92,27 @@ def test_onnx_export_matches_eager(name: str, tmp_path) -> None:
     assert onnx_parity(model, path, torch.randn(2, 3, h, w)) < 1e-4
 
 
-# --- slow: every model can fit two real images --------------------------------------------------
+# --- slow: every model can fit two real images with the training pipeline ----------------------
 
-# Adam's default step is too large for the 100M+ parameter VGG heads trained from scratch.
+# AdamW's usual step is too large for the 100M+ parameter VGG heads trained from scratch.
 OVERFIT_LR = {"fcn8s": 1e-4, "fcn16s": 1e-4, "fcn32s": 1e-4}
-
-
-def _two_camvid_images(root, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two training images at ``size`` (normalised) and masks with void (11) as ignore (255)."""
-    import numpy as np
-    from PIL import Image
-
-    names = sorted(p.name for p in (root / "train").glob("*.png"))[:2]
-    h, w = size
-    images, masks = [], []
-    for name in names:
-        img = Image.open(root / "train" / name).convert("RGB").resize((w, h), Image.BILINEAR)
-        mask = np.array(Image.open(root / "trainannot" / name).resize((w, h), Image.NEAREST))
-        images.append(torch.from_numpy(np.asarray(img, np.float32) / 255.0).permute(2, 0, 1))
-        masks.append(torch.from_numpy(np.where(mask == 11, 255, mask).astype(np.int64)))
-    x = torch.stack(images)  # (2, 3, H, W)
-    x = (x - x.mean(dim=(0, 2, 3), keepdim=True)) / x.std(dim=(0, 2, 3), keepdim=True)
-    return x, torch.stack(masks)  # (2, H, W)
-
-
-def _pixel_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.inference_mode():
-        pred = model.eval()(x).argmax(1)  # (N, H, W)
-    valid = y != 255
-    return float((pred[valid] == y[valid]).float().mean())
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
-def test_overfits_two_camvid_images(name: str, camvid_root) -> None:
-    torch.manual_seed(0)
-    x, y = _two_camvid_images(camvid_root, (180, 240))  # half of CamVid's 360x480
-    model = create_model(name, num_classes=11)
-    opt = torch.optim.Adam(model.parameters(), lr=OVERFIT_LR.get(name, 1e-3))
+def test_overfits_two_camvid_images(name: str, camvid_root, tmp_path) -> None:
+    """``semseg.train.main`` fits two CamVid training frames (at 120x160, validated on the same
+    two): chunks of 50 epochs, extended by resuming until >= 85% pixel accuracy or 300 epochs."""
+    cfg = TrainConfig(
+        data=str(camvid_root), arch=name, out_dir=str(tmp_path / name), pretrained_backbone=False,
+        limit_train=2, batch_size=2, val_split="train", limit_val=2, crop_size=(120, 160),
+        scale_range=(1 / 3, 1 / 3), eval_size=(120, 160), color_jitter=0.0,
+        class_weighting="none", lr=OVERFIT_LR.get(name, 1e-3), weight_decay=0.0,
+        warmup_epochs=0, epochs=50, val_every=25, workers=0, threads=None)
     acc = 0.0
-    for step in range(1, 301):
-        model.train()
-        if hasattr(model, "forward_with_aux"):
-            logits, aux = model.forward_with_aux(x)
-            loss = F.cross_entropy(logits, y, ignore_index=255) + sum(
-                model.aux_weights[k] * F.cross_entropy(a, y, ignore_index=255)
-                for k, a in aux.items()
-            )
-        else:
-            loss = F.cross_entropy(model(x), y, ignore_index=255)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % 25 == 0 and (acc := _pixel_accuracy(model, x, y)) >= 0.85:
+    for epochs in range(50, 301, 50):
+        cfg.epochs = epochs
+        acc = train_main(cfg, resume=epochs > 50)["last"]["pixel_acc"]
+        if acc >= 0.85:
             break
-    assert acc >= 0.85, f"{name}: pixel accuracy {acc:.3f} after {step} steps"
+    assert acc >= 0.85, f"{name}: pixel accuracy {acc:.3f} on its two training images"
