@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -150,6 +151,23 @@ def bench_stage(model: str, run: Path, args: argparse.Namespace) -> None:
     _write_json(run / "bench.json", report.to_dict())
 
 
+PUBLISHED = ("train_summary.json", "eval.json", "bench.json", "config.json", "log.jsonl")
+
+
+def publish(folders: list[Path], runs: Path, target: Path) -> list[Path]:
+    """Copy the small files of each run folder (no checkpoints) to ``target/NAME/``."""
+    copies = []
+    for run in folders:
+        copies.append(target / run.name)
+        copies[-1].mkdir(parents=True, exist_ok=True)
+        for name in PUBLISHED:
+            if (run / name).is_file():
+                shutil.copyfile(run / name, copies[-1] / name)
+    if (runs / "calibration.json").is_file():
+        shutil.copyfile(runs / "calibration.json", target / "calibration.json")
+    return copies
+
+
 def _size(text: str) -> tuple[int, int]:
     h, w = text.lower().split("x")
     return int(h), int(w)
@@ -177,6 +195,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-default", action="store_true", help="skip the shipped default model")
     p.add_argument("--no-bench", action="store_true", help="stop after training and evaluation")
     p.add_argument("--doc", help="Markdown file whose 'semseg compare' block receives the table")
+    p.add_argument("--publish", type=Path,
+                   help="copy every run's small files (JSON reports, log) here and build the "
+                        "report from those copies, e.g. docs/benchmarks/zoo")
     return p.parse_args(argv)
 
 
@@ -206,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     for run in folders:  # after all training: latency on a quiet machine
         print(f"== bench {run.name}", file=sys.stderr, flush=True)
         bench_stage("default" if run.name == "default" else str(run / "best.pt"), run, args)
-    compare = ["compare", *map(str, folders), "-o", str(args.runs / "report")]
+    report = args.runs / "report"
+    if args.publish:
+        folders, report = publish(folders, args.runs, args.publish), args.publish.parent
+    compare = ["compare", *map(str, folders), "-o", str(report)]
     return semseg_main(compare + (["--doc", args.doc] if args.doc else []))
 
 

@@ -45,6 +45,8 @@ def runs(tmp_path: Path) -> list[Path]:
     _write(a / "eval.json", {"model": "runs/enet-a/best.pt", "split": "val", "miou": 0.61234,
                              "pixel_acc": 0.8801, "boundary_f": 0.45678})
     _write(b / "config.json", {"arch": "unet"})
+    _write(b / "train_summary.json", {"epochs": 2, "steps": 62, "batch_size": 8,
+                                      "train_s": 246.0, "device": "cpu", "gpu": None})
     log = [{"epoch": 1, "loss": 1.0, "miou": 0.40, "pixel_acc": 0.70},
            {"epoch": 2, "loss": 0.8, "miou": 0.52, "pixel_acc": 0.81},
            {"epoch": 3, "loss": 0.7, "miou": 0.50, "pixel_acc": 0.82}]
@@ -67,6 +69,7 @@ def test_two_run_folders_give_the_exact_table_and_a_png(runs: list[Path], tmp_pa
             "360x480, batch 1, 2 threads, cpu, load 7.10 |") in text
     assert "log.jsonl (epoch 2 validation)" in text and "eval.json (val split)" in text
     assert "trained 30 epochs on NVIDIA H100" in text
+    assert "trained 2 epochs (62 steps of batch 8, 4.1 min) on cpu" in text
     rows = json.loads((out / "benchmarks.json").read_text())
     assert [r["model"] for r in rows] == ["enet-a", "unet-b"]
     assert rows[0]["ort_ms"] == 18.04 and rows[1]["boundary_f"] is None

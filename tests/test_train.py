@@ -17,7 +17,7 @@ import torch
 from semseg.checkpoint import load_checkpoint, load_model
 from semseg.cli import main as cli_main
 from semseg.config import TrainConfig
-from semseg.train import build_scheduler, main
+from semseg.train import build_scheduler, main, train_calibration_step_s
 
 SEMSEG = str(Path(sys.executable).parent / "semseg")
 TINY = ["--arch", "litefpn", "--arch-kwargs", '{"decoder_channels": 16}', "--no-pretrained",
@@ -129,3 +129,10 @@ def test_overfits_four_camvid_images(camvid_root: Path, tmp_path: Path) -> None:
     cfg.limit_val = 4
     summary = main(cfg)
     assert summary["last"]["pixel_acc"] >= 0.90, summary["last"]
+
+
+def test_calibration_times_real_steps_and_leaves_no_run(camvid_root: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(camvid_root, tmp_path / "calib")
+    step_s = train_calibration_step_s(cfg, steps=2)
+    assert 0 < step_s < 60
+    assert not (tmp_path / "calib" / "last.pt").exists()  # measuring writes no checkpoint

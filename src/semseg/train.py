@@ -220,12 +220,16 @@ def train_calibration_step_s(cfg: TrainConfig, steps: int = 2) -> float:
     (cfg, device, train_ds, _, _, _, model, criterion, optimizer, _, _, _,
      _) = _setup(cfg, resume=False)
     model.train()
-    batches = iter(epoch_loader(cfg, train_ds, 0))
+    def batches():  # as many as asked for, even from a small training set
+        epoch = 0
+        while True:
+            yield from epoch_loader(cfg, train_ds, epoch)
+            epoch += 1
+
     start = 0.0
-    for step in range(steps + 1):
+    for step, (x, y) in zip(range(steps + 1), batches(), strict=False):
         if step == 1:
             start = time.perf_counter()
-        x, y = next(batches)
         loss = compute_loss(model, criterion, x.to(device), y.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
