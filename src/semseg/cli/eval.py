@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-map", metavar="NAME",
                    help="score in the model's label set NAME (e.g. camvid): ground truth is "
                         "mapped into it with semseg.data.label_maps; unmatched classes ignored")
+    p.add_argument("--map-predictions", action="store_true",
+                   help="score in the dataset's label set: the model's class probabilities are "
+                        "summed into it with semseg.data.label_maps (e.g. a Cityscapes model "
+                        "on CamVid)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--json", dest="json_path", help="write the full report as JSON here")
     p.add_argument("--confusion-png", help="write the row-normalized confusion matrix PNG here")
@@ -72,7 +76,9 @@ def _dataset(args: argparse.Namespace, info):
         raise DatasetLayoutError(f"{args.data}: split {args.split!r} not found; have {have}")
     source = sources[args.split]
     transform = eval_transform(info)
-    if args.label_map:
+    if args.map_predictions:
+        _check_prediction_map(info, source.info)
+    elif args.label_map:
         transform = _mask_remapper(transform, source.info.name, args.label_map, info)
     elif tuple(source.info.classes) != tuple(info.classes):
         raise ConfigError(
@@ -80,7 +86,20 @@ def _dataset(args: argparse.Namespace, info):
             f"{list(source.info.classes)}; evaluate across label sets with --label-map"
         )
     ds = source.dataset(transform)
-    return Subset(ds, range(min(args.limit, len(ds)))) if args.limit else ds
+    return (Subset(ds, range(min(args.limit, len(ds)))) if args.limit else ds), source.info
+
+
+def _check_prediction_map(model_info, data_info) -> None:
+    """A table from the model's label set to the dataset's must exist (fails before loading)."""
+    from semseg.data import DATASET_INFOS
+    from semseg.data.label_maps import lookup_table
+    from semseg.errors import ConfigError
+
+    known = DATASET_INFOS.get(model_info.name)
+    if known is None or tuple(known.classes) != tuple(model_info.classes):
+        raise ConfigError(f"--map-predictions: the model's classes {list(model_info.classes)} "
+                          "are not a known label set")
+    lookup_table(model_info.name, data_info.name)
 
 
 def _mask_remapper(transform, from_name: str, to_name: str, info):
@@ -159,12 +178,20 @@ def run(args: argparse.Namespace) -> int:
 
     from semseg.evaluate import evaluate
 
+    if args.map_predictions and args.label_map:
+        from semseg.errors import ConfigError
+
+        raise ConfigError("--map-predictions and --label-map are opposite directions; use one")
     model, spec = _load(args.model, args.device)
-    info = spec.info
-    ds = _dataset(args, info)
+    ds, data_info = _dataset(args, spec.info)
     input_size = spec.input_size if args.input_size is None else (
         None if args.input_size == "native" else args.input_size)
     logits_fn = partial(_logits, input_size=input_size, scales=args.scales, flip=args.tta)
+    info = spec.info
+    if args.map_predictions:  # score in the dataset's classes
+        logits_fn = partial(_mapped_logits, inner=logits_fn, from_name=spec.info.name,
+                            to_name=data_info.name)
+        info = data_info
     tol = None if args.boundary_tolerance < 0 else args.boundary_tolerance
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"eval {args.split}", total=len(ds))
@@ -177,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
               "images": len(ds), "tta_flip": args.tta, "scales": list(args.scales),
               "input_size": list(input_size) if input_size else None,
               "label_map": args.label_map,
+              "predictions_mapped": f"{spec.info.name}->{info.name}" if args.map_predictions
+              else None,
               **scores.to_dict(info.classes),
               "confusion_matrix": cm.matrix.cpu().tolist()}
     if bf is not None:
@@ -195,3 +224,9 @@ def _logits(model, x, size, *, input_size, scales, flip):
     from semseg.inference import infer_logits
 
     return infer_logits(model, x, input_size=input_size, scales=scales, flip=flip)
+
+
+def _mapped_logits(model, x, size, *, inner, from_name, to_name):
+    from semseg.data.label_maps import map_logits
+
+    return map_logits(inner(model, x, size), from_name, to_name)

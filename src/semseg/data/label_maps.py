@@ -105,3 +105,21 @@ def remap(labels: ArrayOrTensor, from_name: str, to_name: str) -> ArrayOrTensor:
         table = torch.as_tensor(lut, device=labels.device).to(labels.dtype)
         return table[labels.long()]
     return lut[labels].astype(labels.dtype, copy=False)
+
+
+def map_logits(logits: torch.Tensor, from_name: str, to_name: str) -> torch.Tensor:
+    """(N, K_from, H, W) logits -> (N, K_to, H, W) log-probabilities in label set ``to_name``.
+
+    The probability of a target class is the sum of the probabilities of the source classes
+    mapped onto it (``lookup_table``); a target class that no source class maps to gets -inf
+    and is never predicted, and source classes without a counterpart are dropped.
+    """
+    lut = torch.as_tensor(lookup_table(from_name, to_name).astype(np.int64))
+    k_from, k_to = DATASET_INFOS[from_name].num_classes, DATASET_INFOS[to_name].num_classes
+    logp = torch.log_softmax(logits[:, :k_from].float(), dim=1)
+    out = logp.new_full((logits.shape[0], k_to, *logits.shape[2:]), float("-inf"))
+    for target in range(k_to):
+        sources = torch.nonzero(lut[:k_from] == target).flatten().to(logits.device)
+        if sources.numel():
+            out[:, target] = torch.logsumexp(logp.index_select(1, sources), dim=1)
+    return out
