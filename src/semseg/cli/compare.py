@@ -263,16 +263,16 @@ def plot_speed_accuracy(rows: list[Row], path: Path, x_axis: str = "cpu") -> int
     return len(points)
 
 
-def splice(doc: Path, block: str) -> None:
-    """Replace the text between the BEGIN and END markers of ``doc`` with ``block``."""
+def splice(doc: Path, block: str, begin: str = BEGIN, end_marker: str = END) -> None:
+    """Replace the text between the ``begin`` and ``end_marker`` lines of ``doc``."""
     from semseg.errors import ConfigError
     from semseg.imageio import atomic_write
 
     text = doc.read_text() if doc.is_file() else ""
-    start, end = text.find(BEGIN), text.find(END)
+    start, end = text.find(begin), text.find(end_marker)
     if start < 0 or end < start:
-        raise ConfigError(f"{doc}: no '{BEGIN}' ... '{END}' block to replace")
-    new = text[: start + len(BEGIN)] + "\n" + block + text[end:]
+        raise ConfigError(f"{doc}: no '{begin}' ... '{end_marker}' block to replace")
+    new = text[: start + len(begin)] + "\n" + block + text[end:]
     atomic_write(doc, lambda tmp: Path(tmp).write_text(new))
 
 
