@@ -136,3 +136,24 @@ def test_calibration_times_real_steps_and_leaves_no_run(camvid_root: Path, tmp_p
     step_s = train_calibration_step_s(cfg, steps=2)
     assert 0 < step_s < 60
     assert not (tmp_path / "calib" / "last.pt").exists()  # measuring writes no checkpoint
+
+
+def test_checkpoint_every_saves_last_pt_on_its_epochs_and_the_final_one(
+    camvid_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import semseg.train as train_module
+
+    saved: list[tuple[str, int]] = []
+    real_save = train_module.save_checkpoint
+
+    def spy(path, *args, **kwargs):
+        saved.append((Path(path).name, kwargs["epoch"]))
+        return real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", spy)
+    cfg = tiny_config(camvid_root, tmp_path / "run", epochs=3, checkpoint_every=2, val_every=5,
+                      steps_per_epoch=1, limit_val=1)
+    main(cfg)
+    assert [e for name, e in saved if name == "last.pt"] == [2, 3]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 3
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 3

@@ -54,6 +54,7 @@ class TrainConfig:
     workers: int = 2
     seed: int = 0
     val_every: int = 1  # epochs between validations (the last epoch always validates)
+    checkpoint_every: int = 1  # epochs between last.pt saves (the last epoch always saves)
     steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests)
     out_dir: str = "runs/camvid-litefpn"
     threads: int | None = None  # torch CPU threads (None: torch default)
@@ -69,6 +70,8 @@ class TrainConfig:
             "device": self.device in ("auto", "cpu", "cuda"),
             "epochs": self.epochs >= 1,
             "batch_size": self.batch_size >= 1,
+            "val_every": self.val_every >= 1,
+            "checkpoint_every": self.checkpoint_every >= 1,
             "lr": self.lr > 0,
             "crop_size": len(self.crop_size) == 2 and min(self.crop_size) >= 8,
         }

@@ -265,11 +265,14 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                                 config=cfg.to_dict())
         record["seconds"] = time.perf_counter() - started  # train + validation wall time
         record["finished_at"] = time.time()
-        save_checkpoint(out / "last.pt", model, spec, epoch=epoch, metrics=metrics,
-                        config=cfg.to_dict(), best_miou=best, optimizer=optimizer.state_dict(),
-                        scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
-                        rng=rng_state())
-        log.write(record)  # after last.pt: a logged epoch is always a resumable one
+        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+            save_checkpoint(out / "last.pt", model, spec, epoch=epoch, metrics=metrics,
+                            config=cfg.to_dict(), best_miou=best,
+                            optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                            scaler=scaler.state_dict(), rng=rng_state())
+        # after last.pt: with checkpoint_every 1 a logged epoch is always a resumable one; a
+        # resumed epoch's record replaces its first try in the log's readers
+        log.write(record)
     log.plot()
     return {"best_miou": best, "last": metrics, "out_dir": str(out),
             "epochs": cfg.epochs, "finished": not math.isnan(best)}

@@ -108,7 +108,7 @@ def test_overfits_two_camvid_images(name: str, camvid_root, tmp_path) -> None:
         limit_train=2, batch_size=2, val_split="train", limit_val=2, crop_size=(120, 160),
         scale_range=(1 / 3, 1 / 3), eval_size=(120, 160), color_jitter=0.0,
         class_weighting="none", lr=OVERFIT_LR.get(name, 1e-3), weight_decay=0.0,
-        warmup_epochs=0, epochs=50, val_every=25, workers=0, threads=None)
+        warmup_epochs=0, epochs=50, val_every=25, checkpoint_every=25, workers=0, threads=None)
     acc = 0.0
     for epochs in range(50, 301, 50):
         cfg.epochs = epochs

@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--seed", type=int)
     p.add_argument("--val-every", type=int)
+    p.add_argument("--checkpoint-every", type=int,
+                   help="epochs between last.pt saves (default 1; the last epoch always saves)")
     p.add_argument("--steps-per-epoch", type=int, help="cap steps per epoch (smoke runs)")
     p.add_argument("--limit-train", type=int, help="use only the first N training images")
     p.add_argument("--limit-val", type=int, help="use only the first N validation images")
@@ -64,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone",
                  "epochs", "batch_size", "crop_size", "eval_size", "scale_range", "optimizer", "lr",
                  "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "device",
-                 "amp", "workers", "threads", "seed", "val_every", "steps_per_epoch",
+                 "amp", "workers", "threads", "seed", "val_every", "checkpoint_every",
+                 "steps_per_epoch",
                  "limit_train", "limit_val", "out_dir")
 
 
