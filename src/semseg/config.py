@@ -37,6 +37,7 @@ class TrainConfig:
     crop_size: tuple[int, int] = (360, 480)  # (H, W) random crop after random scaling
     scale_range: tuple[float, float] = (0.5, 2.0)
     color_jitter: float = 0.3
+    hflip: bool = True  # random horizontal flips (off for laterality-sensitive data)
     eval_size: tuple[int, int] | None = None  # (H, W) model input at validation/inference;
     # None: native resolution. Logits are resized back to the mask size either way.
     optimizer: str = "adamw"  # adamw | sgd

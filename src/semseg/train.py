@@ -59,7 +59,7 @@ def build_datasets(cfg: TrainConfig):
             raise ConfigError(f"{cfg.data}: split {split!r} not found; have {list(sources)}")
     info = sources[cfg.train_split].info
     train = sources[cfg.train_split].dataset(train_transform(
-        info, cfg.crop_size, cfg.scale_range, color_jitter=cfg.color_jitter))
+        info, cfg.crop_size, cfg.scale_range, hflip=cfg.hflip, color_jitter=cfg.color_jitter))
     val = sources[cfg.val_split].dataset(eval_transform(info, cfg.eval_size))
     if cfg.limit_train:
         train = Subset(train, range(min(cfg.limit_train, len(train))))
