@@ -95,8 +95,9 @@ def test_onnx_export_matches_eager(name: str, tmp_path) -> None:
 # --- slow: every model can fit two real images with the training pipeline ----------------------
 
 # 3e-3 unless named: AdamW's step is too large for the 100M+ parameter VGG heads trained from
-# scratch, and RefineNet's refinement path has no normalization (it diverged at 2e-3 in the zoo).
-OVERFIT_LR = {"fcn8s": 1e-4, "fcn16s": 1e-4, "fcn32s": 1e-4, "refinenet": 1e-3}
+# scratch, and for RefineNet, whose refinement path has no normalization (its loss exploded
+# at 2e-3 in the zoo and reached the hundreds at 1e-3 here before recovering).
+OVERFIT_LR = {"fcn8s": 1e-4, "fcn16s": 1e-4, "fcn32s": 1e-4, "refinenet": 1e-4}
 
 
 @pytest.mark.slow
