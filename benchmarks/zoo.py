@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from semseg.benchmark import benchmark, load_any
+from semseg.benchmark import benchmark, load_any, load_average
 from semseg.cli import main as semseg_main
 from semseg.config import make_config
 from semseg.errors import SemsegError
@@ -73,8 +73,9 @@ def _config(name: str, run: Path, args: argparse.Namespace, **overrides):
                        device=args.device, limit_val=args.limit_val)
 
 
-def plan(step_s: float, args: argparse.Namespace) -> dict:
-    """Epochs and steps per epoch: ``--epochs`` as given, or what the time budget buys."""
+def plan(step_s: float | None, args: argparse.Namespace) -> dict:
+    """Epochs and steps per epoch: ``--epochs`` as given (``step_s`` unused), or what the time
+    budget buys at ``step_s`` seconds per step."""
     full = CAMVID_TRAIN_IMAGES // args.batch_size
     if args.epochs:
         epochs, per_epoch = args.epochs, args.steps_per_epoch or full
@@ -89,22 +90,13 @@ def calibrate(names: list[str], args: argparse.Namespace) -> dict[str, dict]:
     """Seconds per training step for every model, measured once and kept in calibration.json."""
     path = args.runs / "calibration.json"
     table = json.loads(path.read_text()) if path.is_file() else {}
-    for name in names:
-        if name in table or args.epochs:
-            continue
+    for name in (n for n in names if n not in table):
         cfg = _config(name, args.runs / name, args)
         step_s = train_calibration_step_s(cfg, steps=args.calibration_steps)
-        table[name] = {"step_s": step_s, **plan(step_s, args), "load_average": _loadavg()}
+        table[name] = {"step_s": step_s, **plan(step_s, args), "load_average": load_average()}
         print(f"   {name}: {step_s:.2f} s/step -> {table[name]}", file=sys.stderr, flush=True)
         _write_json(path, table)
     return table
-
-
-def _loadavg() -> list[float]:
-    try:
-        return [round(v, 2) for v in __import__("os").getloadavg()]
-    except OSError:
-        return []
 
 
 def train_stage(name: str, run: Path, args: argparse.Namespace, budget: dict) -> None:
@@ -205,13 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     """Calibrate, train and evaluate every model, then benchmark them all, then report."""
     args = parse_args(argv)
     names = sorted({n for pattern in args.models for n in list_models(pattern)})
-    calibration = calibrate(names, args)
+    calibration = {} if args.epochs else calibrate(names, args)
     folders = [args.runs / name for name in names]
     for name, run in zip(names, folders, strict=True):
         print(f"== {name}", file=sys.stderr, flush=True)
-        budget = plan(0.0, args) if args.epochs else calibration[name]
-        train_stage(name, run, args, {k: budget[k] for k in ("epochs", "steps_per_epoch",
-                                                              "steps")})
+        step_s = calibration[name]["step_s"] if calibration else None
+        train_stage(name, run, args, plan(step_s, args))
         eval_stage(str(run / "best.pt"), run, args)
     if not args.no_default:
         try:

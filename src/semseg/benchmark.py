@@ -205,16 +205,17 @@ def time_session(session: Any, feed: dict[str, np.ndarray], warmup: int, iters: 
     return times
 
 
-def _loadavg() -> tuple[float, float, float]:
+def load_average() -> tuple[float, float, float]:
+    """The host's 1/5/15-minute load averages, rounded to 0.01."""
     return tuple(round(v, 2) for v in os.getloadavg())  # type: ignore[return-value]
 
 
 def bench_torch(model: nn.Module, x: torch.Tensor, warmup: int, iters: int,
                 threads: int) -> RuntimeResult:
     """Eager PyTorch latency and peak memory of ``model`` on ``x``'s device."""
-    before = _loadavg()
+    before = load_average()
     times = time_torch(model, x, warmup, iters)
-    after = _loadavg()
+    after = load_average()
     if x.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(x.device)
         time_torch(model, x, 0, 1)
@@ -255,9 +256,9 @@ def bench_onnxruntime(loaded: LoadedModel, x: torch.Tensor, warmup: int, iters: 
         feed = {INPUT_NAME: x.cpu().numpy()}
         with RssPeak() as rss:
             session = onnx_session(path, threads, device)
-            before = _loadavg()
+            before = load_average()
             times = time_session(session, feed, warmup, iters)
-            after = _loadavg()
+            after = load_average()
     return RuntimeResult("onnxruntime", **latency_stats(times, x.shape[0]),
                          peak_memory_mb=rss.bytes / MB, memory_method=rss.method,
                          load_average_before=before, load_average_after=after, threads=threads,
@@ -325,7 +326,7 @@ def benchmark(
         model=loaded.name, source=loaded.source, arch=spec.arch, arch_kwargs=spec.arch_kwargs,
         num_classes=spec.out_channels, input_size=tuple(size), batch=batch, device=device,
         threads=threads, warmup=warmup, iters=iters, params=count_params(loaded.model),
-        gflops=count_gflops(spec.build, spec.in_channels, size), load_average=_loadavg(),
+        gflops=count_gflops(spec.build, spec.in_channels, size), load_average=load_average(),
         environment=environment(device),
     )
     if iters == 0:

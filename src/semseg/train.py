@@ -220,6 +220,7 @@ def train_calibration_step_s(cfg: TrainConfig, steps: int = 2) -> float:
     (cfg, device, train_ds, _, _, _, model, criterion, optimizer, _, _, _,
      _) = _setup(cfg, resume=False)
     model.train()
+
     def batches():  # as many as asked for, even from a small training set
         epoch = 0
         while True:
