@@ -28,6 +28,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from semseg.models import create_model, list_models, model_entry
+from semseg.train_log import read_log
 
 COMMAND = "PYTHONPATH=src python benchmarks/model_table.py --out docs/models.md"
 
@@ -78,14 +79,15 @@ def read_overfit(basetemp: Path, name: str) -> Overfit | None:
     if len(runs) != 1:
         return None
     log = runs.pop()
-    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    evals = [r for r in rows if "pixel_acc" in r]
+    # a resumed epoch replaces its first try, as in the trainer's own plot
+    epochs = {r["epoch"]: r for r in read_log(log)}
+    evals = [epochs[e] for e in sorted(epochs) if "pixel_acc" in epochs[e]]
     if not evals:
         return None
     cfg = json.loads((log.parent / "config.json").read_text())
     last = evals[-1]
     return Overfit(name, cfg["lr"], last["epoch"], last["pixel_acc"], last["miou"],
-                   sum(r["seconds"] for r in rows))
+                   sum(r["seconds"] for r in epochs.values()))
 
 
 def render_overfit(results: list[Overfit], missing: list[str]) -> list[str]:
@@ -116,9 +118,10 @@ def _fmt(value: float | None, scale: float, digits: int) -> str:
 
 
 def render(rows: list[Row], num_classes: int, size: tuple[int, int],
-           overfit: list[str] | None = None, command: str = COMMAND) -> str:
+           overfit: list[str] | None = None) -> str:
     """The Markdown page: a table, the overfit lines if any, then each family's docstring."""
     h, w = size
+    command = COMMAND + (" --overfit-logs DIR" if overfit else "")
     lines = [
         "# Model zoo",
         "",
@@ -167,14 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(measure(name, args.num_classes, size))
         print(f"{name}: {rows[-1].params / 1e6:.2f}M params, {rows[-1].gflops:.1f} GFLOPs",
               file=sys.stderr)
-    overfit, command = None, COMMAND
+    overfit = None
     if args.overfit_logs:
         found = {r.name: read_overfit(args.overfit_logs, r.name) for r in rows}
         overfit = render_overfit([o for o in found.values() if o],
                                  [n for n, o in found.items() if o is None])
-        command += " --overfit-logs DIR"
     with open(args.out, "w", encoding="utf-8") as f:
-        f.write(render(rows, args.num_classes, size, overfit, command))
+        f.write(render(rows, args.num_classes, size, overfit))
     return 0
 
 

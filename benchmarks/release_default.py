@@ -38,12 +38,11 @@ def _fmt(v: float | None) -> str:
 
 
 def _train_facts(run: Path) -> dict:
+    from semseg.train_log import read_log
+
     config = json.loads((run / "config.json").read_text())
-    records = {}
-    for line in (run / "log.jsonl").read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
-            records[r["epoch"]] = r  # a resumed epoch replaces its interrupted first try
+    # a resumed epoch replaces its interrupted first try
+    records = {r["epoch"]: r for r in read_log(run / "log.jsonl")}
     # Wall time: per-epoch seconds where logged; earlier epochs from wall_time_*.json notes
     # (measured from file times) written when timing was not logged yet.
     seconds = sum(r.get("seconds", 0.0) for r in records.values())

@@ -40,6 +40,7 @@ from semseg.errors import SemsegError
 from semseg.models import list_models
 from semseg.train import main as train_main
 from semseg.train import train_calibration_step_s
+from semseg.train_log import read_log
 
 # The recipe every architecture shares. From scratch (no ImageNet initialization, so no
 # architecture gets an advantage the others cannot have here); --size sets crop and eval size.
@@ -108,7 +109,7 @@ def train_stage(name: str, run: Path, args: argparse.Namespace, budget: dict) ->
                   warmup_epochs=WARMUP_FRACTION * epochs)
     start = time.perf_counter()
     result = train_main(cfg, resume=(run / "last.pt").is_file())
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
+    log = read_log(run / "log.jsonl")
     device = "cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu"
     _write_json(run / "train_summary.json", {
         **result, "wall_s_this_session": time.perf_counter() - start,

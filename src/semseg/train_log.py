@@ -13,6 +13,17 @@ from semseg.imageio import atomic_write
 Report = Callable[[int, int, float, float, float], None]
 
 
+def read_log(path: Path) -> list[dict]:
+    """Every record of a ``log.jsonl`` in file order ([] if there is none yet).
+
+    A run resumed from an earlier checkpoint logs some epochs again; where one record per epoch
+    is wanted, ``{r["epoch"]: r for r in read_log(path)}`` keeps each epoch's latest try.
+    """
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 class TrainLog:
     """Writes ``log.jsonl`` and ``curves.png`` in the run folder and shows progress."""
 
@@ -60,12 +71,6 @@ class TrainLog:
             parts.append(f"val mIoU {100 * record['miou']:.2f}")
         print(" | ".join(parts), flush=True)
 
-    def records(self) -> list[dict]:
-        """Every record logged so far (across resumed runs)."""
-        if not self.path.is_file():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-
     def plot(self) -> Path | None:
         """Loss and validation mIoU per epoch as a PNG."""
         import matplotlib
@@ -73,7 +78,8 @@ class TrainLog:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        recs = {r["epoch"]: r for r in self.records()}  # a resumed epoch replaces its first try
+        # a resumed epoch replaces its first try
+        recs = {r["epoch"]: r for r in read_log(self.path)}
         if not recs:
             return None
         epochs = sorted(recs)

@@ -148,8 +148,9 @@ def _training_line(t: dict[str, Any]) -> str:
 
 def _apply_log(row: Row, path: Path) -> None:
     """Best validation epoch of a training log (no boundary F: the trainer does not score it)."""
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    scored = [r for r in records if r.get("miou") is not None]
+    from semseg.train_log import read_log
+
+    scored = [r for r in read_log(path) if r.get("miou") is not None]
     if scored:
         best = max(scored, key=lambda r: r["miou"])
         row.miou, row.pixel_acc = best["miou"], best.get("pixel_acc")
