@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "model_table.py"
-
 
 @pytest.fixture(scope="module")
-def table():
-    spec = importlib.util.spec_from_file_location("model_table_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+def table(benchmark_script):
+    return benchmark_script("model_table")
 
 
 def _run(basetemp: Path, test_dir: str, name: str, rows: list[dict], lr: float) -> None:
@@ -33,13 +24,15 @@ def test_reads_last_evaluation_and_total_training_time(table, tmp_path) -> None:
     rows = [{"epoch": e, "loss": 1.0 / e, "seconds": 2.5} for e in range(1, 101)]
     rows[49].update(pixel_acc=0.80, miou=0.40)   # epoch 50: below the bar, run resumed
     rows[99].update(pixel_acc=0.91, miou=0.62)   # epoch 100: passed
+    # resumed from an epoch-60 checkpoint after epoch 70 was logged: 61-70 are logged twice
+    rows[70:70] = [dict(r, seconds=4.0) for r in rows[60:70]]
     _run(tmp_path, "test_overfits_two_camvid_image3", "segnet", rows, 3e-3)
     # pytest's "...current" symlink points at the same run: it must not count twice
     (tmp_path / "test_overfits_two_camvid_imagecurrent").symlink_to(
         tmp_path / "test_overfits_two_camvid_image3")
     got = table.read_overfit(tmp_path, "segnet")
     assert (got.epochs, got.pixel_acc, got.miou, got.lr) == (100, 0.91, 0.62, 3e-3)
-    assert got.train_s == pytest.approx(250.0)
+    assert got.train_s == pytest.approx(90 * 2.5 + 10 * 4.0)  # each epoch once, latest try
     assert table.read_overfit(tmp_path, "unet") is None
 
 

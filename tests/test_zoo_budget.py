@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-ZOO = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo.py"
-
 
 @pytest.fixture(scope="module")
-def zoo():
-    spec = importlib.util.spec_from_file_location("zoo_script", ZOO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def zoo(benchmark_script):
+    return benchmark_script("zoo")
 
 
 def _args(**kw) -> argparse.Namespace:

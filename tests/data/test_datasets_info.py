@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +44,8 @@ def test_info_errors(tmp_path: Path, capsys) -> None:
     assert "no fixed palette" in capsys.readouterr().err
 
 
-def test_docs_page_is_generated_from_the_modules() -> None:
-    spec = importlib.util.spec_from_file_location("dataset_docs",
-                                                  REPO / "benchmarks" / "dataset_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_docs_page_is_generated_from_the_modules(benchmark_script) -> None:
+    module = benchmark_script("dataset_docs")
     page = (REPO / "docs" / "datasets.md").read_text()
     assert page == module.render(), "run: python benchmarks/dataset_docs.py"
     for info in DATASET_INFOS.values():
