@@ -249,13 +249,15 @@ def test_mc_samples_glue_crops_renormalizes_and_fills_uncertainty(monkeypatch):
 
 
 def test_mc_dropout_with_the_real_module(tmp_path):
-    pytest.importorskip("semseg.uncertainty", reason="semseg.uncertainty not written yet")
     seg = _segmenter()
     res = seg.predict(_image(36, 52), mc_samples=3)
     assert res.mask.shape == (36, 52)
     assert res.uncertainty["entropy"].shape == (36, 52)
-    written = res.save(tmp_path, "u")
-    assert (tmp_path / "u_entropy.png") in written
+    written = res.save(tmp_path, "u", probs=True)
+    assert {tmp_path / "u_entropy.png", tmp_path / "u_variance.png"} <= set(written)
+    with np.load(tmp_path / "u_probs.npz") as npz:
+        for name in ("entropy", "variance"):
+            np.testing.assert_allclose(npz[name], res.uncertainty[name], atol=1e-3, rtol=1e-3)
 
 
 def test_zoo_unet_release_predicts_odd_sizes(tmp_path):

@@ -26,8 +26,21 @@ class Pointwise(nn.Module):
         return self.conv(x)
 
 
+class PointwiseDropout(Pointwise):
+    """``Pointwise`` with dropout on its input: Monte-Carlo samples disagree."""
+
+    def __init__(self, num_classes: int, in_channels: int = 3) -> None:
+        super().__init__(num_classes, in_channels)
+        self.drop = nn.Dropout2d(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.drop(x))
+
+
 if "_test_cli_pointwise" not in list_models():
     register_model("_test_cli_pointwise")(Pointwise)
+if "_test_cli_pointwise_dropout" not in list_models():
+    register_model("_test_cli_pointwise_dropout")(PointwiseDropout)
 
 
 @pytest.fixture
@@ -65,6 +78,26 @@ def test_predict_images_writes_all_outputs(model_path, images, tmp_path, capsys)
     assert Image.open(out / "b_color.png").size == (52, 40)
     summary = capsys.readouterr().out.strip().splitlines()
     assert len(summary) == 1 and summary[0].startswith("predicted 2 image(s)")
+
+
+def test_uncertainty_writes_entropy_and_variance(images, tmp_path):
+    torch.manual_seed(0)
+    spec = ModelSpec("_test_cli_pointwise_dropout", INFO)
+    model = spec.build()
+    with torch.no_grad():
+        model.conv.weight.mul_(20.0)  # confident per sample, so dropout flips the class
+    path = save_release(tmp_path / "drop.safetensors", model, spec)
+    out = tmp_path / "out"
+    assert _run(path, images[0], "-o", out, "--uncertainty", "--mc-samples", "8", "--probs") == 0
+    assert {"a_entropy.png", "a_variance.png"} <= {p.name for p in out.iterdir()}
+    assert Image.open(out / "a_variance.png").size == (131, 97)
+    with np.load(out / "a_probs.npz") as npz:
+        entropy, variance = npz["entropy"].astype(np.float64), npz["variance"].astype(np.float64)
+    k = len(INFO.classes)
+    assert entropy.shape == variance.shape == (97, 131)
+    assert entropy.min() >= 0 and entropy.max() <= np.log(k) + 1e-3
+    assert variance.min() >= 0 and variance.max() <= (k - 1) / k**2 + 1e-3
+    assert variance.max() > 0.01  # the samples really disagree somewhere
 
 
 def test_predict_folder_and_quoted_glob(model_path, images, tmp_path):

@@ -78,8 +78,9 @@ class SegmentationResult:
     ) -> list[Path]:
         """Write ``<stem>_mask.png`` (palette-mode index PNG), ``_color.png``, ``_overlay.png``.
 
-        Also ``_probs.npz`` (float16 ``probs`` and ``classes``) when ``probs`` is true and
-        ``_entropy.png`` when uncertainty maps exist. Each file is written atomically.
+        Also ``_probs.npz`` (float16 ``probs`` and ``classes``, plus the raw ``entropy`` and
+        ``variance`` maps when present) when ``probs`` is true, and ``_entropy.png`` /
+        ``_variance.png`` heat maps when uncertainty maps exist. Each file is written atomically.
         """
         out = Path(outdir)
         overlay_img = self.overlay(alpha=alpha, classes=classes)  # validates classes first
@@ -90,14 +91,19 @@ class SegmentationResult:
         ]
         if probs:
             written.append(atomic_write(out / f"{stem}_probs.npz", self._write_probs))
-        if self.uncertainty and "entropy" in self.uncertainty:
-            # Entropy is at most ln(K): scale so the colour map spans "certain" to "uniform".
-            vmax = math.log(max(self.info.num_classes, 2))
-            img = heatmap(self.uncertainty["entropy"], vmax)
-            written.append(save_image(out / f"{stem}_entropy.png", img))
+        k = max(self.info.num_classes, 2)
+        # Each map's colour scale spans "certain" to its largest possible value: entropy is at
+        # most ln K; the class-averaged variance of softmax samples at most (K - 1) / K^2
+        # (samples spread evenly over one-hot vectors of all K classes).
+        for name, vmax in (("entropy", math.log(k)), ("variance", (k - 1) / k**2)):
+            if (self.uncertainty or {}).get(name) is not None:
+                img = heatmap(self.uncertainty[name], vmax)
+                written.append(save_image(out / f"{stem}_{name}.png", img))
         return written
 
     def _write_probs(self, tmp: Path) -> None:
         with open(tmp, "wb") as f:
+            maps = {k: v.astype(np.float16) for k, v in (self.uncertainty or {}).items()
+                    if v is not None}
             np.savez_compressed(f, probs=self.probs.astype(np.float16),
-                                classes=np.asarray(self.info.classes))
+                                classes=np.asarray(self.info.classes), **maps)

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probs", action="store_true",
                    help="also save <stem>_probs.npz (float16; images only)")
     p.add_argument("--uncertainty", action="store_true",
-                   help="Monte-Carlo dropout; saves <stem>_entropy.png (images only)")
+                   help="Monte-Carlo dropout; saves <stem>_entropy.png and <stem>_variance.png "
+                   "(images only)")
     p.add_argument("--mc-samples", type=int, default=20, metavar="N",
                    help="dropout samples with --uncertainty (default 20)")
     p.add_argument("--tta", action="store_true", help="flip + multi-scale test-time augmentation")
