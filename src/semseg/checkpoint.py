@@ -76,18 +76,40 @@ class ModelSpec:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch RNG states (CUDA too when available)."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
+    """Python, NumPy and torch RNG states (CUDA too when available) as tensors and plain types,
+    so that a checkpoint holding them loads with ``torch.load(weights_only=True)``."""
+    version, mt, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    state = {
+        "python": {"version": version, "state": torch.tensor(mt, dtype=torch.int64),
+                   "gauss_next": gauss},
+        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
+def _python_state(s: Any) -> tuple:
+    if isinstance(s, dict):
+        return (s["version"], tuple(int(v) for v in s["state"].tolist()), s["gauss_next"])
+    return s  # written before checkpoints were weights-only: a plain tuple already
+
+
+def _numpy_state(s: Any) -> tuple:
+    if isinstance(s, dict):
+        return (s["name"], np.asarray(s["keys"].numpy(), dtype=np.uint32), s["pos"],
+                s["has_gauss"], s["cached_gaussian"])
+    name, keys, pos, has_gauss, cached = s
+    return (str(name), np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss), float(cached))
+
+
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what ``rng_state`` captured."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    random.setstate(_python_state(state["python"]))
+    np.random.set_state(_numpy_state(state["numpy"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -100,19 +122,72 @@ def save_checkpoint(path: str | Path, model: nn.Module, spec: ModelSpec, **extra
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+def _legacy_numpy_globals() -> list[Any]:
+    """The reviewed NumPy names that checkpoints of semseg < 0.x used for the NumPy RNG state
+    (a uint32 array): array reconstruction, ndarray, dtype and the uint32 dtype class. They build
+    plain arrays only; no callable that could run code is on this list."""
+    from numpy.dtypes import UInt32DType
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # NumPy 1.x
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+    return [_reconstruct, np.ndarray, np.dtype, UInt32DType]
+
+
+def load_weights_only(p: Path) -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain Python data only, never code.
+
+    Checkpoints written before RNG states were stored as tensors hold one NumPy uint32 array;
+    they load with exactly the NumPy names of ``_legacy_numpy_globals`` allowed, nothing more.
+    """
+    import pickle
+    import warnings
+
+    with warnings.catch_warnings():  # torch warns about foreign pickle protocols; it refuses them
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            return torch.load(p, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if "numpy" not in str(exc):
+                raise
+        with torch.serialization.safe_globals(_legacy_numpy_globals()):
+            return torch.load(p, map_location="cpu", weights_only=True)
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read and validate a training checkpoint (``.pt``)."""
+    """Read and validate a training checkpoint (``.pt``) without running any code in it.
+
+    Only tensors and plain Python data are read (``weights_only=True``); a file whose pickle
+    names anything else (a function such as ``os.system``, a class, a tensor subclass) is
+    refused before any of it is executed.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputFileError(f"{p}: checkpoint not found")
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for corrupt files
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise InputFileError(f"{p}: not a readable checkpoint ({reason})") from None
+        ckpt = load_weights_only(p)
+    except Exception as exc:  # torch raises many types for corrupt or refused files
+        raise InputFileError(f"{p}: {refusal(exc)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise InputFileError(f"{p}: not a semseg checkpoint (no '{FORMAT}' marker)")
     return ckpt
+
+
+def refusal(exc: Exception) -> str:
+    """One line on why ``torch.load(weights_only=True)`` did not read a file."""
+    import pickle
+    import re
+
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and "weights_only" in text.lower():
+        found = re.search(r"(?:GLOBAL|global|Unsupported class|type) ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return (f"refused: the file asks to run or build Python objects{what} that are not "
+                "tensors or plain data; semseg never executes code from a checkpoint "
+                "(save weights with semseg, or as safetensors)")
+    reason = f"{type(exc).__name__}: {text}".splitlines()[0]
+    return f"not a readable checkpoint ({reason})"
 
 
 def save_release(

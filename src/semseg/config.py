@@ -31,6 +31,8 @@ class TrainConfig:
     arch: str = "litefpn"
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained_backbone: bool = True  # ImageNet init where the architecture supports it
+    init: str | None = None  # whole-network init: pretrained name or .pt/.safetensors file;
+    # the classifier is re-indexed across label sets through semseg.data.label_maps
     # optimization
     epochs: int = 100
     batch_size: int = 8

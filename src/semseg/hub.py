@@ -246,13 +246,12 @@ def resolve_weights(name: str, weights_dir: str | os.PathLike | None = None) -> 
 
 
 def _load_state_dict(path: Path, spec: ModelSpec) -> nn.Module:
-    import torch
+    from semseg.checkpoint import load_weights_only, refusal
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or foreign files
-        reason = type(exc).__name__
-        raise ModelError(f"{path}: not a readable PyTorch state dict ({reason})") from None
+        state = load_weights_only(path)
+    except Exception as exc:  # torch raises many types for corrupt, foreign or refused files
+        raise ModelError(f"{path}: {refusal(exc)}") from None
     model = spec.build()
     try:
         model.load_state_dict(state, strict=True)

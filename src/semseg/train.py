@@ -30,6 +30,7 @@ from semseg.data import get_format
 from semseg.data.transforms import eval_transform, train_transform
 from semseg.errors import ConfigError
 from semseg.evaluate import evaluate
+from semseg.imageio import atomic_write
 from semseg.losses import CrossEntropy, class_pixel_counts, enet_class_weights
 from semseg.train_log import TrainLog
 
@@ -190,7 +191,12 @@ def _setup(cfg: TrainConfig, resume: bool):
     spec = ModelSpec(arch=cfg.arch, info=info, in_channels=len(info.mean),
                      arch_kwargs=dict(cfg.arch_kwargs), input_size=cfg.eval_size)
     model = spec.build()
-    if cfg.pretrained_backbone and state is None and hasattr(model, "load_pretrained_backbone"):
+    if cfg.init and state is None:
+        from semseg.transfer import init_from
+
+        print(init_from(model, spec, cfg.init).summary(), file=sys.stderr)
+    elif cfg.pretrained_backbone and state is None and hasattr(model,
+                                                               "load_pretrained_backbone"):
         model.load_pretrained_backbone()
     model.to(device)
     if device.type == "cuda" and cfg.channels_last:
@@ -247,7 +253,8 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = TrainLog(out, total_epochs=cfg.epochs, live=sys.stderr.isatty())
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    atomic_write(out / "config.json",
+                 lambda tmp: tmp.write_text(json.dumps(cfg.to_dict(), indent=2)))
     metrics: dict[str, Any] = {}
     for epoch in range(start_epoch, cfg.epochs + 1):
         started = time.perf_counter()

@@ -52,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-amp", dest="amp", action="store_const", const=False)
     p.add_argument("--workers", type=int)
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--init", help="initialise the whole network from a pretrained name or a "
+                   ".pt/.safetensors file (classifier re-indexed across label sets)")
     p.add_argument("--seed", type=int)
     p.add_argument("--val-every", type=int)
     p.add_argument("--checkpoint-every", type=int,
@@ -63,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone",
+OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone", "init",
                  "epochs", "batch_size", "crop_size", "eval_size", "scale_range", "optimizer", "lr",
                  "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "device",
                  "amp", "workers", "threads", "seed", "val_every", "checkpoint_every",

@@ -303,12 +303,14 @@ class ESPNetv2(nn.Module):
     """EESPNet encoder + bottom-up pyramid-pool decoder; logits at the input size."""
 
     def __init__(self, num_classes: int, in_channels: int = 3, s: float = 2.0,
-                 decoder_width: int = 16) -> None:
+                 decoder_width: int = 16, proj_width: int | None = None) -> None:
         super().__init__()
         self.base_net = EESPNet(in_channels, s)
         enc = self.base_net.config
         dec = (4 * decoder_width, 3 * decoder_width, 2 * decoder_width)
-        proj = max(1, min(num_classes // 2, decoder_width))  # reference: min(classes // 2, 16)
+        # reference: min(classes // 2, 16); ``proj_width`` fixes it, e.g. to fine-tune the
+        # 20-output Cityscapes weights (width 10) on a label set of another size
+        proj = proj_width or max(1, min(num_classes // 2, decoder_width))
         self.bu_dec_l1 = EfficientPyrPool(enc[3], proj, dec[0])
         self.bu_dec_l2 = EfficientPyrPool(dec[0], proj, dec[1])
         self.bu_dec_l3 = EfficientPyrPool(dec[1], proj, dec[2])
@@ -353,6 +355,6 @@ class ESPNetv2(nn.Module):
     note="s=2.0, PASCAL VOC 384x384 (EdgeNets model zoo: 0.79M params, 759.52M FLOPs)",
 )
 def espnetv2(num_classes: int, in_channels: int = 3, s: float = 2.0,
-             decoder_width: int = 16) -> ESPNetv2:
+             decoder_width: int = 16, proj_width: int | None = None) -> ESPNetv2:
     """ESPNetv2 segmentation at width scale ``s`` (0.5, 1.0, 1.25, 1.5 or 2.0)."""
-    return ESPNetv2(num_classes, in_channels, float(s), decoder_width)
+    return ESPNetv2(num_classes, in_channels, float(s), decoder_width, proj_width)
