@@ -241,3 +241,22 @@ def test_video_overlay_keeps_rgb_order(tmp_path):
     cap.release()
     rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)[24, 32].astype(int)
     assert ok and np.abs(rgb - [220, 20, 60]).max() <= 12  # mp4v is lossy
+
+
+def test_animated_gif_gives_its_first_frame(model_path, tmp_path):
+    """Any format Pillow decodes is an image input; an animated GIF is its first frame."""
+    first = np.zeros((30, 40, 3), np.uint8)
+    first[:, :20] = (220, 20, 60)  # left half red, right half black
+    second = np.full((30, 40, 3), 255, np.uint8)
+    gif = tmp_path / "anim.gif"
+    Image.fromarray(first).save(gif, save_all=True, append_images=[Image.fromarray(second)],
+                                duration=100, loop=0)
+    assert Image.open(gif).n_frames == 2
+    out = tmp_path / "out"
+    assert _run(model_path, gif, "-o", out) == 0
+    mask = np.asarray(Image.open(out / "anim_mask.png"))
+    assert mask.shape == (30, 40)
+    # a pointwise model labels by colour: two colours in frame 0 (red | black) -> two labels
+    # on the two halves, where the white second frame would give one label everywhere
+    left, right = np.unique(mask[:, :20]), np.unique(mask[:, 20:])
+    assert len(left) == 1 and len(right) == 1 and left[0] != right[0]

@@ -17,8 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from semseg.errors import InputFileError, LabelError
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from semseg.filetypes import IMAGE_EXTENSIONS
 
 
 def _decode(path: Path) -> Image.Image:

@@ -24,7 +24,6 @@ import numpy as np
 from semseg.errors import InputFileError
 from semseg.imageio import atomic_write
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 CAMERA_FPS = 30.0  # used when a camera does not report its frame rate
 
 

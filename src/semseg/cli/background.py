@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from semseg.errors import ConfigError
+from semseg.filetypes import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
 
 MODES = ("blur", "color", "image", "gray")  # same as semseg.background.MODES, kept torch-free
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semseg.errors import ConfigError, InputFileError
+from semseg.filetypes import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")  # same as semseg.video, kept cv2-free here
+IMAGE_SUFFIXES, VIDEO_SUFFIXES = IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
