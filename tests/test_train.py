@@ -157,3 +157,18 @@ def test_checkpoint_every_saves_last_pt_on_its_epochs_and_the_final_one(
     assert [e for name, e in saved if name == "last.pt"] == [2, 3]
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 3
     assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 3
+
+
+def test_non_finite_loss_is_a_one_line_error(camvid_root: Path, tmp_path: Path, monkeypatch,
+                                             capsys) -> None:
+    import semseg.train as train_module
+    from semseg.errors import TrainingError
+
+    def nan_loss(model, criterion, x, y):
+        return model(x).sum() * float("nan")
+
+    monkeypatch.setattr(train_module, "compute_loss", nan_loss)
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 1 step 1: lower the "
+                       r"learning rate \(now [0-9.e-]+\), raise warmup_epochs"):
+        main(tiny_config(camvid_root, tmp_path / "run"))
+    assert not (tmp_path / "run" / "last.pt").exists()

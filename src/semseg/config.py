@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -117,10 +119,65 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _coerce_scalar(kind: type, value: Any) -> Any:
+    """``value`` as ``kind`` (int, float, str, bool, dict), or raise ValueError."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            return float(value)  # YAML 1.1 reads 2e-3 as a string; "abc" raises ValueError
+    elif isinstance(value, kind):
+        return value
+    raise ValueError(value)
+
+
+def coerce_field(name: str, value: Any, source: str | None = None) -> Any:
+    """``value`` converted to the type of ``TrainConfig.name``; ``ConfigError`` naming the file
+    (``source``; None: a command-line option), field, value and expected type when it cannot be
+    (``batch_size: 8.5``, ``lr: fast``)."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = type(None) in typing.get_args(hint)
+    if value is None and optional:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):  # X | None
+        hint, origin = args[0], typing.get_origin(args[0])
+        args = list(typing.get_args(hint))
+    expected = getattr(hint, "__name__", str(hint)) + (" or null" if optional else "")
+    try:
+        if origin is tuple:
+            parts = value.lower().split("x") if isinstance(value, str) else value
+            if not isinstance(parts, list | tuple) or len(parts) != len(args):
+                raise ValueError(value)
+            return tuple(_coerce_scalar(a, v) for a, v in zip(args, parts, strict=True))
+        return _coerce_scalar(origin or hint, value)
+    except (ValueError, TypeError):
+        if origin is tuple:
+            expected = f"list of {len(args)} {args[0].__name__} values"
+        where = f"{source}: {name}" if source else f"option --{name.replace('_', '-')}"
+        raise ConfigError(f"{where}: {value!r} is not a valid {expected}") from None
+
+
 def make_config(file: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """A config from defaults, then the file's values, then explicit overrides (not None)."""
-    values: dict[str, Any] = load_config_file(file) if file else {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    """A config from defaults, then the file's values, then explicit overrides (not None).
+
+    Every value is converted to its field's type (``lr: 2e-3`` in YAML is 0.002); a value that
+    does not fit raises ``ConfigError`` naming the file or option, the field and the value.
+    """
+    values: dict[str, Any] = {k: coerce_field(k, v, str(file))
+                              for k, v in (load_config_file(file) if file else {}).items()}
+    values.update({k: coerce_field(k, v) for k, v in overrides.items() if v is not None})
     try:
         return TrainConfig(**values)
     except TypeError as exc:

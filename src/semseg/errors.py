@@ -23,3 +23,7 @@ class ConfigError(SemsegError):
 
 class ModelError(SemsegError):
     """An unknown model name or an incompatible checkpoint."""
+
+
+class TrainingError(SemsegError):
+    """Training cannot go on (a non-finite loss), with what to try."""

@@ -28,7 +28,7 @@ from semseg.checkpoint import ModelSpec, load_checkpoint, rng_state, save_checkp
 from semseg.config import TrainConfig
 from semseg.data import get_format
 from semseg.data.transforms import eval_transform, train_transform
-from semseg.errors import ConfigError
+from semseg.errors import ConfigError, TrainingError
 from semseg.evaluate import evaluate
 from semseg.imageio import atomic_write
 from semseg.losses import CrossEntropy, class_pixel_counts, enet_class_weights
@@ -141,7 +141,7 @@ def compute_loss(model: nn.Module, criterion: nn.Module, x, y) -> torch.Tensor:
 
 
 def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, device, cfg,
-                    report) -> dict[str, float]:
+                    report, epoch: int = 0) -> dict[str, float]:
     """One pass over the loader; returns mean loss, last LR and images/s."""
     model.train()
     total, seen, start = 0.0, 0, time.perf_counter()
@@ -155,7 +155,10 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, devi
         with torch.autocast(device.type, enabled=device.type == "cuda" and cfg.amp):
             loss = compute_loss(model, criterion, x, y)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+            raise TrainingError(
+                f"loss became {loss.item()} at epoch {epoch} step {step + 1}: lower the "
+                f"learning rate (now {optimizer.param_groups[0]['lr']:.3g}), raise warmup_epochs, "
+                "or check the data for bad labels")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -185,6 +188,9 @@ def _setup(cfg: TrainConfig, resume: bool):
         cfg = saved
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    from semseg.models.registry import check_model_kwargs
+
+    check_model_kwargs(cfg.arch, cfg.arch_kwargs)  # before reading any data
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     train_ds, val_ds, info = build_datasets(cfg)
@@ -262,7 +268,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         loader = epoch_loader(cfg, train_ds, epoch)
         with log.epoch(epoch) as report:
             stats = train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler,
-                                    device, cfg, report)
+                                    device, cfg, report, epoch=epoch)
         record = {"epoch": epoch, **stats}
         if epoch % cfg.val_every == 0 or epoch == cfg.epochs:
             metrics = _validate(model, val_ds, info, device, cfg)

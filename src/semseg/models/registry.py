@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import fnmatch
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,4 +71,26 @@ def create_model(name: str, num_classes: int, in_channels: int = 3, **kwargs) ->
         raise ModelError(f"num_classes must be >= 1, got {num_classes}")
     if in_channels < 1:
         raise ModelError(f"in_channels must be >= 1, got {in_channels}")
+    check_model_kwargs(name, kwargs)
     return model_entry(name).builder(num_classes=num_classes, in_channels=in_channels, **kwargs)
+
+
+def check_model_kwargs(name: str, kwargs: dict) -> None:
+    """``ModelError`` listing the accepted parameters when ``kwargs`` has an unknown one."""
+    accepted = model_parameters(name)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown and not _takes_var_kwargs(model_entry(name).builder):
+        raise ModelError(f"model {name!r} has no parameter(s) {', '.join(unknown)}; accepted: "
+                         f"{', '.join(accepted) or 'none'}")
+
+
+def _takes_var_kwargs(fn: Callable[..., nn.Module]) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD
+               for p in inspect.signature(fn).parameters.values())
+
+
+def model_parameters(name: str) -> list[str]:
+    """Keyword arguments a registered model accepts beyond ``num_classes`` and ``in_channels``."""
+    params = inspect.signature(model_entry(name).builder).parameters
+    return [n for n, p in params.items() if n not in ("num_classes", "in_channels")
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
