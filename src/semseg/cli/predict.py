@@ -47,6 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4, metavar="N", help="images per forward")
     p.add_argument("--camera", type=int, metavar="INDEX", help="read frames from this webcam")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop a camera after N frames")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: read and segment images with Ray Data, a pool of model actors "
+                   "(pip install 'semseg[ray]'; images only)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="join this Ray cluster (e.g. auto, or HEAD:6379); default: a local one")
+    p.add_argument("--ray-actors", type=int, metavar="N",
+                   help="model actors (default: the cluster's CPUs - 1, at least 1)")
     p.set_defaults(func=run)
 
 
@@ -160,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-o {output}: an .mp4 output needs exactly one video or --camera input")
     if output.exists() and not output.is_dir() and not single_stream:
         raise ConfigError(f"-o {output}: exists and is not a folder")
+    if args.engine == "ray":
+        return _run_ray(args, opts, files, videos, output)
     validate_inputs(files)
 
     from semseg.inference import Segmenter
@@ -222,3 +231,35 @@ def _predict_stream(segmenter, source: Path | int, dest: Path, args: argparse.Na
             batch_size=args.batch_size, max_frames=args.max_frames,
             on_frames=lambda n: bar.advance(task, n), **kwargs,
         )
+
+
+def _run_ray(args: argparse.Namespace, opts: Options, files: list[Path], videos: list[Path],
+             output: Path) -> int:
+    """``--engine ray``: images only; files that fail are named, the others are written."""
+    from semseg.ray_predict import predict_with_ray
+
+    if videos or args.camera is not None:
+        raise ConfigError("--engine ray segments images only; predict videos without it")
+    if opts.mc_samples:
+        raise ConfigError("--engine ray does not support --uncertainty")
+    stems: dict[str, Path] = {}
+    for f in files:  # decoding every file here would defeat the point: the actors decode
+        if f.stem in stems:
+            raise InputFileError(f"{f} and {stems[f.stem]}: same name stem {f.stem!r}, outputs "
+                                 "would overwrite each other")
+        stems[f.stem] = f
+    options = {"tta": args.tta, "scales": opts.scales, "window": opts.window,
+               "probs": args.probs, "alpha": args.alpha, "classes": opts.classes}
+    report = predict_with_ray(args.model, files, output, address=args.ray_address,
+                              actors=args.ray_actors, batch_size=args.batch_size,
+                              device=args.device, options=options)
+    for reason in report.failed.values():
+        print(f"semseg predict: failed: {reason}", file=sys.stderr)
+    print(f"predicted {report.written} image(s) with Ray Data in {report.seconds:.1f} s, "
+          f"{report.images_per_s:.2f} images/s ({report.actors} actor(s) x "
+          f"{report.cpus_per_actor:.2f} CPU, {report.threads_per_actor} thread(s) each, "
+          f"cluster {report.cluster_cpus:g} CPUs) -> {output}")
+    if report.failed:
+        raise InputFileError(f"{len(report.failed)} of {len(files)} file(s) could not be "
+                             f"segmented (listed above); the other {report.written} were written")
+    return 0
