@@ -1,0 +1,84 @@
+"""Temporal smoothing on a generated clip with known labels: a textured square moving over a
+textured background past a static stripe, and a "model" that is right on average but noisy
+per pixel (one-hot logits + Gaussian noise), like a per-frame segmenter's flicker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semseg.errors import ConfigError
+from semseg.temporal import TemporalSmoother, label_change_rate
+
+H, W, K = 120, 200, 3
+
+
+def clip(speed: int, frames: int = 16, seed: int = 0):
+    """Frames (H, W, 3) uint8, true labels (H, W), noisy probabilities (K, H, W)."""
+    rng = np.random.default_rng(seed)
+    background = rng.integers(0, 256, (H // 4, W // 4 + frames * speed, 3), dtype=np.uint8)
+    background = np.kron(background, np.ones((4, 4, 1), np.uint8))  # 4x4 texture cells
+    square = np.kron(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8), np.ones((4, 4, 1),
+                                                                                np.uint8))
+    out = []
+    for t in range(frames):
+        frame = background[:H, :W].copy()
+        labels = np.zeros((H, W), np.int64)
+        frame[:, 150:170] = (40, 200, 40)
+        frame[:, 150:170:4] = (20, 120, 20)  # a striped static pole
+        labels[:, 150:170] = 1
+        x = 10 + t * speed
+        frame[40:80, x:x + 40] = square
+        labels[40:80, x:x + 40] = 2
+        logits = np.eye(K, dtype=np.float32)[labels].transpose(2, 0, 1) * 1.5
+        logits += rng.normal(0, 1, logits.shape).astype(np.float32)
+        probs = np.exp(logits) / np.exp(logits).sum(0, keepdims=True)
+        out.append((frame, labels, probs))
+    return out
+
+
+def run(method: str | None, data, alpha: float) -> tuple[float, float]:
+    """(pixel accuracy, label change rate) of the smoothed or raw predictions."""
+    smoother = TemporalSmoother(method, alpha=alpha) if method else None
+    preds = [(smoother.smooth(f, p) if smoother else p).argmax(0) for f, _, p in data]
+    acc = np.mean([(p == y).mean() for p, (_, y, _) in zip(preds, data, strict=True)])
+    return float(acc), label_change_rate(preds, [f for f, _, _ in data])
+
+
+@pytest.mark.parametrize("speed", [3, 8])
+def test_smoothing_removes_flicker_without_losing_accuracy(speed: int) -> None:
+    data = clip(speed)
+    truth = label_change_rate([y for _, y, _ in data], [f for f, _, _ in data])
+    raw_acc, raw_flicker = run(None, data, 0.5)
+    ema_acc, ema_flicker = run("ema", data, 0.5)
+    flow_acc, flow_flicker = run("flow", data, 0.5)
+    assert truth < 0.03  # flow errors leave the true labels almost steady
+    assert raw_flicker > 0.2
+    assert ema_flicker < raw_flicker - 0.1 and flow_flicker < raw_flicker - 0.1
+    assert ema_acc > raw_acc and flow_acc > raw_acc
+    if speed == 8:  # EMA trails the fast square; warping first follows it
+        assert flow_acc > ema_acc
+
+
+def test_a_constant_prediction_never_flickers() -> None:
+    data = clip(3, frames=4)
+    assert label_change_rate([np.zeros((H, W), np.int64)] * 4, [f for f, _, _ in data]) == 0.0
+
+
+def test_scene_cut_resets_the_history() -> None:
+    data = clip(3, frames=3)
+    smoother = TemporalSmoother("flow", alpha=0.5)
+    smoother.smooth(data[0][0], data[0][2])
+    other = np.full((H, W, 3), 250, np.uint8)  # a different scene
+    probs = data[1][2]
+    assert np.array_equal(smoother.smooth(other, probs), probs) and smoother.cuts == 1
+    assert not np.array_equal(smoother.smooth(other, data[2][2]), data[2][2])  # smoothing again
+
+
+def test_first_frame_is_unchanged_and_bad_options_raise() -> None:
+    frame, _, probs = clip(3, frames=1)[0]
+    assert np.array_equal(TemporalSmoother("ema").smooth(frame, probs), probs)
+    with pytest.raises(ConfigError, match="expected one of"):
+        TemporalSmoother("median")
+    with pytest.raises(ConfigError, match="alpha"):
+        TemporalSmoother("ema", alpha=0.0)
