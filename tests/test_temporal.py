@@ -82,3 +82,30 @@ def test_first_frame_is_unchanged_and_bad_options_raise() -> None:
         TemporalSmoother("median")
     with pytest.raises(ConfigError, match="alpha"):
         TemporalSmoother("ema", alpha=0.0)
+
+
+def test_predict_smooths_a_sequence_of_frames(camvid_root, tmp_path) -> None:
+    """``semseg predict --temporal ema``: frame 1 as is, frame t = (p_t + smoothed p_{t-1}) / 2."""
+    from PIL import Image
+
+    from semseg.cli import main as cli_main
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for name in sorted((camvid_root / "val").iterdir())[:3]:
+        Image.open(name).convert("RGB").resize((160, 120)).save(frames / name.name)
+    assert cli_main(["predict", "default", str(frames), "-o", str(tmp_path / "raw"),
+                     "--probs"]) == 0
+    assert cli_main(["predict", "default", str(frames), "-o", str(tmp_path / "ema"), "--probs",
+                     "--temporal", "ema", "--temporal-alpha", "0.5"]) == 0
+    stems = [p.stem for p in sorted(frames.iterdir())]
+
+    def probs(folder: str, stem: str) -> np.ndarray:
+        with np.load(tmp_path / folder / f"{stem}_probs.npz") as f:
+            return f["probs"].astype(np.float32)
+
+    smoothed = probs("raw", stems[0])
+    np.testing.assert_array_equal(probs("ema", stems[0]), smoothed)
+    for stem in stems[1:]:
+        smoothed = 0.5 * probs("raw", stem) + 0.5 * smoothed
+        np.testing.assert_allclose(probs("ema", stem), smoothed, atol=2e-3)  # float16 files
