@@ -6,8 +6,9 @@ optical flow (OpenCV DIS, backward flow t -> t-1), so averaging follows the moti
 on a scene cut (a large mean grey-level change between frames).
 
 ``label_change_rate`` measures flicker: the share of pixels whose label differs between
-consecutive frames after flow compensation (lower is steadier; the ground truth's own rate is
-the floor that flow errors allow). Always report it beside mIoU: a constant output never flickers.
+consecutive frames after flow compensation (lower is steadier). The ground truth's own rate gives
+the scale of flow errors and real change; a coarser prediction can go below it, and a constant
+one never changes, so always report it beside mIoU.
 
 Example:
     >>> smoother = TemporalSmoother("flow", alpha=0.5)
