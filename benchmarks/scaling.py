@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--work", default="/tmp/semseg-scaling")
     p = sub.add_parser("ray")
-    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--frames", type=int, default=101)  # all of CamVid val
     p.add_argument("--model", default="default")
     p.add_argument("--work", default="/tmp/semseg-scaling")
     p = sub.add_parser("temporal")

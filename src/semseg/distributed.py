@@ -123,6 +123,41 @@ def wrap(model: nn.Module, device: torch.device, env: DistEnv,
     return model, DistributedDataParallel(model, device_ids=ids)
 
 
+class GlobalMeanLoss(nn.Module):
+    """A cross-entropy averaged over the pixels of the GLOBAL batch.
+
+    Each rank's criterion averages over its own valid pixels (weighted by class weight); DDP
+    then averages the ranks' gradients, which weighs a rank with few labelled pixels as much as
+    one with many. Scaling rank r's loss by ``N * D_r / sum(D)`` (D: its summed pixel weights)
+    makes the averaged gradient that of the single-process loss over the whole batch.
+    """
+
+    def __init__(self, criterion: nn.Module, env: DistEnv) -> None:
+        super().__init__()
+        self.criterion = criterion
+        self.world_size = env.world_size
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = self.criterion(logits, target)
+        valid = target != self.criterion.ignore_index  # (N, H, W)
+        weight = self.criterion.weight
+        local = (weight[target[valid]].sum() if weight is not None else valid.sum()).double()
+        total = local.clone()
+        dist.all_reduce(total)
+        if total.item() == 0:
+            return loss
+        return loss * (local * self.world_size / total).to(loss.dtype)
+
+
+def global_mean_loss(criterion: nn.Module, env: DistEnv) -> nn.Module:
+    """``criterion`` rescaled to the global batch under DDP (plain cross-entropy only: with
+    OHEM the kept pixels depend on the predictions, and each rank keeps its own mean)."""
+    if not env.enabled or getattr(criterion, "ohem_thresh", None) is not None \
+            or not hasattr(criterion, "ignore_index"):
+        return criterion
+    return GlobalMeanLoss(criterion, env)
+
+
 def epoch_loader(train_ds, batch_size: int, seed: int, epoch: int, env: DistEnv, workers: int,
                  worker_init_fn=None) -> DataLoader:
     """This rank's share of the epoch: the single-process loader's batches (``batch_size``

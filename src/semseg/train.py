@@ -32,6 +32,7 @@ from semseg.data import get_format
 from semseg.data.transforms import eval_transform, train_transform
 from semseg.errors import ConfigError
 from semseg.evaluate import evaluate
+from semseg.imageio import atomic_write
 from semseg.losses import CrossEntropy, class_pixel_counts, enet_class_weights
 from semseg.train_log import TrainLog
 
@@ -215,8 +216,6 @@ def _setup(cfg: TrainConfig, resume: bool):
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         start_epoch, best = state["epoch"] + 1, state.get("best_miou", -1.0)
-        scheduler.last_epoch = state["epoch"] * steps - 1  # the LR of the next step
-        scheduler.step()
     return cfg, device, train_ds, val_ds, info, spec, model, criterion, optimizer, scheduler, \
         scaler, start_epoch, best
 
@@ -263,12 +262,14 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     (cfg, device, train_ds, val_ds, info, spec, model, criterion, optimizer, scheduler, scaler,
      start_epoch, best) = _setup(cfg, resume)
     model, train_model = distributed.wrap(model, device, env, cfg.sync_bn)
+    criterion = distributed.global_mean_loss(criterion, env)
     out = Path(cfg.out_dir)
     main_rank = env.is_main
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
         log = TrainLog(out, total_epochs=cfg.epochs, live=sys.stderr.isatty())
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        atomic_write(out / "config.json",
+                     lambda tmp: tmp.write_text(json.dumps(cfg.to_dict(), indent=2)))
     metrics: dict[str, Any] = {}
     for epoch in range(start_epoch, cfg.epochs + 1):
         started = time.perf_counter()
