@@ -51,14 +51,16 @@ def _load() -> str:
 
 def ddp_config(out: Path, epochs: int) -> dict:
     """CamVid at 180x240 crops, BN-free U-Net, no augmentation: 1 and N processes then compute
-    the same training (up to float summation order), so the weights can be compared."""
+    the same training (up to float summation order), so the weights can be compared. SGD, not
+    AdamW: Adam divides by the gradient's own scale, which turns rounding differences in this
+    net's tiny deep-layer gradients into visible weight differences within a few steps."""
     from semseg.config import TrainConfig
 
     return TrainConfig(
         data=str(CAMVID), arch="unet", arch_kwargs={"base_width": 8, "batch_norm": False},
         pretrained_backbone=False, epochs=epochs, batch_size=8, crop_size=(180, 240),
         scale_range=(0.5, 0.5), hflip=False, color_jitter=0.0, class_weighting="none",
-        limit_train=96, limit_val=20, lr=0.005, workers=0, threads=1, device="cpu",
+        limit_train=96, limit_val=20, optimizer="sgd", lr=0.05, workers=0, threads=1, device="cpu",
         out_dir=str(out)).to_dict()
 
 
