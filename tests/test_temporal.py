@@ -109,3 +109,16 @@ def test_predict_smooths_a_sequence_of_frames(camvid_root, tmp_path) -> None:
     for stem in stems[1:]:
         smoothed = 0.5 * probs("raw", stem) + 0.5 * smoothed
         np.testing.assert_allclose(probs("ema", stem), smoothed, atol=2e-3)  # float16 files
+
+
+def test_temporal_needs_the_local_engine(tmp_path, capsys) -> None:
+    """Ray's actors take frames in any order, so --temporal with --engine ray is refused."""
+    from PIL import Image
+
+    from semseg.cli import main as cli_main
+
+    Image.fromarray(clip(3, frames=1)[0][0]).save(tmp_path / "f.png")
+    rc = cli_main(["predict", "default", str(tmp_path / "f.png"), "-o", str(tmp_path / "out"),
+                   "--engine", "ray", "--temporal", "ema"])
+    assert rc == 2 and "--temporal needs frames in order" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
