@@ -1,7 +1,8 @@
-"""``python -m semseg``: the same as the ``semseg`` command."""
+"""``python -m semseg`` (and ``torchrun -m semseg train ...``) runs the command line."""
 
 import sys
 
 from semseg.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

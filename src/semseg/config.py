@@ -63,6 +63,9 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests)
     out_dir: str = "runs/camvid-litefpn"
     threads: int | None = None  # torch CPU threads (None: torch default)
+    # distributed (torchrun): batch_size above is the global batch, split over the processes
+    sync_bn: bool = False  # SyncBatchNorm across processes (CUDA only)
+    dist_timeout_s: float = 600.0  # a collective waiting longer fails the job
 
     def __post_init__(self) -> None:
         self.crop_size = tuple(int(v) for v in self.crop_size)  # type: ignore[assignment]
@@ -79,6 +82,7 @@ class TrainConfig:
             "checkpoint_every": self.checkpoint_every >= 1,
             "lr": self.lr > 0,
             "crop_size": len(self.crop_size) == 2 and min(self.crop_size) >= 8,
+            "dist_timeout_s": self.dist_timeout_s > 0,
         }
         for name, ok in checks.items():
             if not ok:

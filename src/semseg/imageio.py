@@ -8,6 +8,7 @@ the EXIF orientation applied; masks come back as 2-D integer arrays.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from semseg.errors import InputFileError, LabelError
 from semseg.filetypes import IMAGE_EXTENSIONS
 
 
-def _decode(path: Path) -> Image.Image:
+def _decode(path: Path | io.BytesIO) -> Image.Image:
     """Open and decode now, so truncation is reported here, not deep inside a transform."""
     img = Image.open(path)
     try:
@@ -40,15 +41,18 @@ def _open(path: str | os.PathLike) -> Image.Image:
         raise InputFileError(f"{p}: not a regular file")
     if p.stat().st_size == 0:
         raise InputFileError(f"{p}: file is empty (0 bytes)")
+    return _decode_or_raise(p, p)
+
+
+def _decode_or_raise(source: Path | io.BytesIO, name: object) -> Image.Image:
     try:
-        img = _decode(p)
+        return _decode(source)
     except UnidentifiedImageError:
-        raise InputFileError(f"{p}: not an image file (unrecognized format)") from None
+        raise InputFileError(f"{name}: not an image file (unrecognized format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputFileError(f"{p}: corrupt or truncated image ({exc})") from None
+        raise InputFileError(f"{name}: corrupt or truncated image ({exc})") from None
     except Image.DecompressionBombError as exc:
-        raise InputFileError(f"{p}: image too large ({exc})") from None
-    return img
+        raise InputFileError(f"{name}: image too large ({exc})") from None
 
 
 def _to_uint8_gray(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
@@ -61,7 +65,18 @@ def _to_uint8_gray(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) RGB uint8 array, honouring EXIF orientation."""
-    img = _open(path)
+    return _rgb_array(_open(path), path)
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """``read_image`` for a file's bytes already in memory (e.g. read by Ray Data); ``name``
+    (the file's path) labels errors."""
+    if not data:
+        raise InputFileError(f"{name}: file is empty (0 bytes)")
+    return _rgb_array(_decode_or_raise(io.BytesIO(data), name), name)
+
+
+def _rgb_array(img: Image.Image, path: object) -> np.ndarray:
     # A broken EXIF block should not make the pixels unreadable.
     with contextlib.suppress(OSError, ValueError, SyntaxError):
         img = ImageOps.exif_transpose(img)

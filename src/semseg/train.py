@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from semseg import distributed
 from semseg.checkpoint import ModelSpec, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from semseg.config import TrainConfig
 from semseg.data import get_format
@@ -172,9 +174,12 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, devi
             "images_per_s": seen / (time.perf_counter() - start)}
 
 
-def _validate(model, val_ds, info, device, cfg) -> dict[str, Any]:
-    loader = DataLoader(val_ds, batch_size=1, num_workers=min(cfg.workers, 2))
+def _validate(model, val_ds, info, device, cfg,
+              env: distributed.DistEnv = distributed.SINGLE) -> dict[str, Any]:
+    loader = DataLoader(distributed.shard(val_ds, env), batch_size=1,
+                        num_workers=min(cfg.workers, 2))
     cm, _ = evaluate(model, loader, info.num_classes, info.ignore_index, device)
+    cm.reduce_()  # sums the ranks' matrices under torchrun; no-op in one process
     return cm.compute().to_dict(info.classes)
 
 
@@ -226,6 +231,12 @@ def _setup(cfg: TrainConfig, resume: bool):
         scaler, start_epoch, best
 
 
+@contextlib.contextmanager
+def _quiet():
+    """A progress report that shows nothing (ranks other than 0)."""
+    yield lambda *args: None
+
+
 def train_calibration_step_s(cfg: TrainConfig, steps: int = 2) -> float:
     """Seconds per optimizer step of ``cfg`` on real batches (loading included), after one
     untimed step; used to turn a time budget into a fixed number of steps."""
@@ -253,40 +264,58 @@ def train_calibration_step_s(cfg: TrainConfig, steps: int = 2) -> float:
 
 
 def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Train, validating every ``val_every`` epochs; writes last.pt, best.pt, logs, curves."""
+    """Train, validating every ``val_every`` epochs; writes last.pt, best.pt, logs, curves.
+
+    Under ``torchrun`` every process trains its share of each batch (see semseg.distributed)
+    and only rank 0 writes files.
+    """
+    env = distributed.init(cfg.device, cfg.batch_size, cfg.dist_timeout_s)
     (cfg, device, train_ds, val_ds, info, spec, model, criterion, optimizer, scheduler, scaler,
      start_epoch, best) = _setup(cfg, resume)
+    model, train_model = distributed.wrap(model, device, env, cfg.sync_bn)
+    criterion = distributed.global_mean_loss(criterion, env)
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    log = TrainLog(out, total_epochs=cfg.epochs, live=sys.stderr.isatty())
-    atomic_write(out / "config.json",
-                 lambda tmp: tmp.write_text(json.dumps(cfg.to_dict(), indent=2)))
+    main_rank = env.is_main
+    if main_rank:
+        out.mkdir(parents=True, exist_ok=True)
+        log = TrainLog(out, total_epochs=cfg.epochs, live=sys.stderr.isatty())
+        atomic_write(out / "config.json",
+                     lambda tmp: tmp.write_text(json.dumps(cfg.to_dict(), indent=2)))
     metrics: dict[str, Any] = {}
     for epoch in range(start_epoch, cfg.epochs + 1):
         started = time.perf_counter()
         seed_everything(cfg.seed * 100_003 + epoch)
-        loader = epoch_loader(cfg, train_ds, epoch)
-        with log.epoch(epoch) as report:
-            stats = train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler,
+        loader = epoch_loader(cfg, train_ds, epoch) if not env.enabled else \
+            distributed.epoch_loader(train_ds, cfg.batch_size, cfg.seed * 100_003, epoch, env,
+                                     cfg.workers, _worker_init)
+        with log.epoch(epoch) if main_rank else _quiet() as report:
+            stats = train_one_epoch(train_model, loader, criterion, optimizer, scheduler, scaler,
                                     device, cfg, report, epoch=epoch)
+        stats["loss"] = distributed.mean(stats["loss"], env, device)
+        stats["images_per_s"] = distributed.sum_(stats["images_per_s"], env, device)
         record = {"epoch": epoch, **stats}
         if epoch % cfg.val_every == 0 or epoch == cfg.epochs:
-            metrics = _validate(model, val_ds, info, device, cfg)
+            metrics = _validate(model, val_ds, info, device, cfg, env)
             record.update(miou=metrics["miou"], pixel_acc=metrics["pixel_acc"])
             if (metrics["miou"] or 0.0) > best:
                 best = metrics["miou"] or 0.0
-                save_checkpoint(out / "best.pt", model, spec, epoch=epoch, metrics=metrics,
-                                config=cfg.to_dict())
+                if main_rank:
+                    save_checkpoint(out / "best.pt", model, spec, epoch=epoch, metrics=metrics,
+                                    config=cfg.to_dict())
         record["seconds"] = time.perf_counter() - started  # train + validation wall time
         record["finished_at"] = time.time()
-        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+        if main_rank and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
             save_checkpoint(out / "last.pt", model, spec, epoch=epoch, metrics=metrics,
                             config=cfg.to_dict(), best_miou=best,
                             optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                            scaler=scaler.state_dict(), rng=rng_state())
+                            scaler=scaler.state_dict(), rng=rng_state(),
+                            world_size=env.world_size)
         # after last.pt: with checkpoint_every 1 a logged epoch is always a resumable one; a
         # resumed epoch's record replaces its first try in the log's readers
-        log.write(record)
-    log.plot()
+        if main_rank:
+            log.write(record)
+    if main_rank:
+        log.plot()
+    distributed.close(env)
     return {"best_miou": best, "last": metrics, "out_dir": str(out),
             "epochs": cfg.epochs, "finished": not math.isnan(best)}

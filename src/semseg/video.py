@@ -118,6 +118,7 @@ def segment_video(
     batch_size: int = 4,
     max_frames: int | None = None,
     on_frames: Callable[[int], None] | None = None,
+    smoother: Callable[[Any], Any] | None = None,
     **predict_kwargs: Any,
 ) -> VideoReport:
     """Write an overlay video of ``source`` (file or camera index) to ``dest`` atomically.
@@ -125,6 +126,7 @@ def segment_video(
     ``segmenter`` is a ``semseg.inference.Segmenter``; ``predict_kwargs`` go to its
     ``predict_batch`` (tta, scales, window). ``on_frames(n)`` is called after each batch.
     A camera stream stops at ``max_frames`` or Ctrl-C, and the video written so far is kept.
+    ``smoother`` (e.g. ``semseg.temporal.TemporalSmoother``) maps each frame's result in order.
     """
     classes = list(classes) if classes is not None else None
     cap = open_capture(source)
@@ -138,6 +140,8 @@ def segment_video(
         try:
             for batch in _batches(_frames(cap, max_frames), max(batch_size, 1)):
                 results = segmenter.predict_batch(batch, **predict_kwargs)
+                if smoother is not None:
+                    results = [smoother(r) for r in results]
                 for res in results:
                     frame = res.overlay(alpha=alpha, classes=classes, legend=False)
                     if writer is None:

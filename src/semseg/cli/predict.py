@@ -47,6 +47,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4, metavar="N", help="images per forward")
     p.add_argument("--camera", type=int, metavar="INDEX", help="read frames from this webcam")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop a camera after N frames")
+    p.add_argument("--temporal", choices=["ema", "flow"],
+                   help="smooth class probabilities across frames (videos, cameras, and images "
+                   "in the given order): exponential average, or average after warping the "
+                   "previous frame with optical flow; resets on scene cuts")
+    p.add_argument("--temporal-alpha", type=float, default=0.5, metavar="A",
+                   help="weight of the current frame with --temporal (default 0.5)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: read and segment images with Ray Data, a pool of model actors "
+                   "(pip install 'semseg[ray]'; images only)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="join this Ray cluster (e.g. auto, or HEAD:6379); default: a local one")
+    p.add_argument("--ray-actors", type=int, metavar="N",
+                   help="model actors (default: the cluster's CPUs - 1, at least 1)")
     p.set_defaults(func=run)
 
 
@@ -160,6 +173,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"-o {output}: an .mp4 output needs exactly one video or --camera input")
     if output.exists() and not output.is_dir() and not single_stream:
         raise ConfigError(f"-o {output}: exists and is not a folder")
+    if args.engine == "ray":
+        if args.temporal:
+            raise ConfigError("--temporal needs frames in order; use it without --engine ray")
+        return _run_ray(args, opts, files, videos, output)
+    if args.temporal and opts.mc_samples:
+        raise ConfigError("--temporal and --uncertainty cannot be combined")
     validate_inputs(files)
 
     from semseg.inference import Segmenter
@@ -197,15 +216,27 @@ def _predict_images(segmenter, images: list[Path], output: Path, args: argparse.
                     opts: Options, kwargs: dict) -> None:
     if not images:
         return
+    smoother = _smoother(args)
     with _progress() as bar:
         task = bar.add_task("predict", total=len(images))
         for i in range(0, len(images), args.batch_size):
             chunk = images[i:i + args.batch_size]
             results = segmenter.predict_batch(chunk, mc_samples=opts.mc_samples, **kwargs)
+            if smoother is not None:  # images in the given order are frames of one sequence
+                results = [smoother(r) for r in results]
             for path, result in zip(chunk, results, strict=True):
                 result.save(output, path.stem, probs=args.probs, alpha=args.alpha,
                             classes=opts.classes)
             bar.advance(task, len(chunk))
+
+
+def _smoother(args: argparse.Namespace):
+    """A fresh ``TemporalSmoother`` for one stream, or None without --temporal."""
+    if not args.temporal:
+        return None
+    from semseg.temporal import TemporalSmoother
+
+    return TemporalSmoother(args.temporal, alpha=args.temporal_alpha)
 
 
 def _predict_stream(segmenter, source: Path | int, dest: Path, args: argparse.Namespace,
@@ -220,5 +251,37 @@ def _predict_stream(segmenter, source: Path | int, dest: Path, args: argparse.Na
         return segment_video(
             segmenter, source, dest, alpha=args.alpha, classes=opts.classes,
             batch_size=args.batch_size, max_frames=args.max_frames,
-            on_frames=lambda n: bar.advance(task, n), **kwargs,
+            on_frames=lambda n: bar.advance(task, n), smoother=_smoother(args), **kwargs,
         )
+
+
+def _run_ray(args: argparse.Namespace, opts: Options, files: list[Path], videos: list[Path],
+             output: Path) -> int:
+    """``--engine ray``: images only; files that fail are named, the others are written."""
+    from semseg.ray_predict import predict_with_ray
+
+    if videos or args.camera is not None:
+        raise ConfigError("--engine ray segments images only; predict videos without it")
+    if opts.mc_samples:
+        raise ConfigError("--engine ray does not support --uncertainty")
+    stems: dict[str, Path] = {}
+    for f in files:  # decoding every file here would defeat the point: the actors decode
+        if f.stem in stems:
+            raise InputFileError(f"{f} and {stems[f.stem]}: same name stem {f.stem!r}, outputs "
+                                 "would overwrite each other")
+        stems[f.stem] = f
+    options = {"tta": args.tta, "scales": opts.scales, "window": opts.window,
+               "probs": args.probs, "alpha": args.alpha, "classes": opts.classes}
+    report = predict_with_ray(args.model, files, output, address=args.ray_address,
+                              actors=args.ray_actors, batch_size=args.batch_size,
+                              device=args.device, options=options)
+    for reason in report.failed.values():
+        print(f"semseg predict: failed: {reason}", file=sys.stderr)
+    print(f"predicted {report.written} image(s) with Ray Data in {report.seconds:.1f} s, "
+          f"{report.images_per_s:.2f} images/s ({report.actors} actor(s) x "
+          f"{report.cpus_per_actor:.2f} CPU, {report.threads_per_actor} thread(s) each, "
+          f"cluster {report.cluster_cpus:g} CPUs) -> {output}")
+    if report.failed:
+        raise InputFileError(f"{len(report.failed)} of {len(files)} file(s) could not be "
+                             f"segmented (listed above); the other {report.written} were written")
+    return 0

@@ -62,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit-train", type=int, help="use only the first N training images")
     p.add_argument("--limit-val", type=int, help="use only the first N validation images")
     p.add_argument("-o", "--out-dir", help="run folder (checkpoints, logs, curves)")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="train in N data-parallel processes on this machine (launches "
+                   "torchrun; --batch-size is the global batch, split over them)")
+    p.add_argument("--sync-bn", dest="sync_bn", action="store_const", const=True,
+                   help="SyncBatchNorm across processes (CUDA only)")
+    p.add_argument("--dist-timeout", dest="dist_timeout_s", type=float, metavar="S",
+                   help="seconds a process waits for the others before the job fails")
     p.set_defaults(func=run)
 
 
@@ -70,7 +77,7 @@ OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained
                  "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "device",
                  "amp", "workers", "threads", "seed", "val_every", "checkpoint_every",
                  "steps_per_epoch",
-                 "limit_train", "limit_val", "out_dir")
+                 "limit_train", "limit_val", "out_dir", "sync_bn", "dist_timeout_s")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +89,14 @@ def run(args: argparse.Namespace) -> int:
     if args.arch_kwargs is not None and not isinstance(args.arch_kwargs, dict):
         raise ConfigError("--arch-kwargs must be a JSON object")
     cfg = make_config(args.config, **overrides)
+    if args.nproc is not None:
+        from semseg.distributed import launch
+
+        return launch(cfg, args.nproc, resume=args.resume)
     summary = main(cfg, resume=args.resume)
+    from semseg.distributed import env_from_environ
+
+    if not env_from_environ().is_main:  # under torchrun only rank 0 reports
+        return 0
     print(f"best val mIoU {100 * summary['best_miou']:.2f} -> {summary['out_dir']}/best.pt")
     return 0
