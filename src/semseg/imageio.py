@@ -62,7 +62,11 @@ def _to_uint8_gray(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) RGB uint8 array, honouring EXIF orientation."""
-    img = _open(path)
+    return image_to_rgb(_open(path), path)
+
+
+def image_to_rgb(img: Image.Image, name: str | os.PathLike = "image") -> np.ndarray:
+    """A decoded PIL image -> (H, W, 3) RGB uint8, EXIF-rotated; 16-bit gray scaled by depth."""
     # A broken EXIF block should not make the pixels unreadable.
     with contextlib.suppress(OSError, ValueError, SyntaxError):
         img = ImageOps.exif_transpose(img)
@@ -70,7 +74,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         gray = _to_uint8_gray(np.asarray(img), sixteen_bit=img.mode.startswith("I;16"))
         return np.repeat(gray[..., None], 3, axis=2)
     if img.mode == "F":
-        raise InputFileError(f"{path}: floating-point images are not supported as RGB input")
+        raise InputFileError(f"{name}: floating-point images are not supported as RGB input")
     # RGBA/LA: drop alpha; CMYK/YCbCr/P/L/1: PIL converts to RGB with the right colour order.
     return np.asarray(img.convert("RGB")).copy()
 
