@@ -23,6 +23,8 @@ httpx = pytest.importorskip("httpx")
 
 REPO = Path(__file__).resolve().parents[2]
 STREET = REPO / "src" / "semseg" / "assets" / "street.jpg"
+# The CLI of this checkout (the console script may belong to another install).
+SEMSEG = (sys.executable, "-c", "import sys; from semseg.cli import main; sys.exit(main())")
 
 
 def encode_png(array: np.ndarray | Image.Image, **save_kw) -> bytes:
@@ -114,7 +116,7 @@ def live_server(tmp_path_factory) -> Iterator[str]:
            "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "semseg", "serve", "default", "--host", "127.0.0.1",
+            [*SEMSEG, "serve", "default", "--host", "127.0.0.1",
              "--port", str(port), "--workers", "1", "--threads", "1", "--log-level", "warning"],
             stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"

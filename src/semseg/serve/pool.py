@@ -59,8 +59,7 @@ class InferencePool:
         self.workers, self.threads, self.capacity = workers, threads, workers + queue
         self._pending = 0
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="semseg-infer",
-                                            initializer=_init_worker, initargs=(threads,))
+        self._executor: ThreadPoolExecutor | None = None  # started by the first job
 
     @property
     def pending(self) -> int:
@@ -84,6 +83,10 @@ class InferencePool:
                            "requests queued")
             self._pending += 1
         try:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    self.workers, thread_name_prefix="semseg-infer", initializer=_init_worker,
+                    initargs=(self.threads,))
             future = self._executor.submit(fn, *args)
         except BaseException:
             with self._lock:
@@ -95,5 +98,8 @@ class InferencePool:
         return await asyncio.wrap_future(future)
 
     def shutdown(self) -> None:
-        """Stop taking jobs; queued ones are cancelled, running ones finish."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Cancel queued jobs and let running ones finish; a later job starts a new executor."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
