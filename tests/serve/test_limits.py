@@ -43,7 +43,7 @@ def test_bomb_header_refused_without_allocating(bomb_png):
     assert len(data) < 200
     tracemalloc.start()
     try:
-        with pytest.raises(TooLarge, match="too large|60000x60000"):
+        with pytest.raises(TooLarge, match="image dimensions too large"):
             open_checked(data, Limits())
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -79,7 +79,7 @@ def open_checked(data: bytes, limits: Limits) -> Image.Image:
         img = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError as exc:  # Pillow's own cap, far above ours by default
         raise TooLarge(f"image dimensions too large ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 -- any header failure is the client's corrupt file
+    except Exception as exc:
         raise Undecodable(f"corrupt {fmt} header ({_reason(exc)})") from None
     w, h = img.size
     if w * h > limits.max_pixels:
@@ -95,7 +95,7 @@ def decode(img: Image.Image) -> np.ndarray:
     try:
         img.load()
         return image_to_rgb(img, "upload")
-    except Exception as exc:  # noqa: BLE001 -- truncated/corrupt data from the client
+    except Exception as exc:
         raise Undecodable(f"corrupt or truncated {img.format} image ({_reason(exc)})") from None
     finally:
         img.close()

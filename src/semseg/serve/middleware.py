@@ -38,9 +38,8 @@ class BodyLimitMiddleware:
             return await self.app(scope, receive, send)
         detail = f"request body larger than {self.max_bytes} bytes"
         for key, value in scope["headers"]:
-            if key == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
-                    return await send_json(send, 413, detail)
+            if key == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                return await send_json(send, 413, detail)
         seen, refused = 0, False
 
         async def counted() -> Message:
