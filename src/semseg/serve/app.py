@@ -35,7 +35,11 @@ from semseg.errors import ConfigError, SemsegError
 from semseg.inference import Segmenter
 from semseg.serve.limits import ACCEPTED, Limits, RejectedUpload, decode, open_checked
 from semseg.serve.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from semseg.serve.middleware import BodyLimitMiddleware, TimeoutMiddleware
+from semseg.serve.middleware import (
+    AdmissionMiddleware,
+    BodyLimitMiddleware,
+    TimeoutMiddleware,
+)
 from semseg.serve.pool import Busy, InferencePool
 from semseg.visualize import class_ids, legend_entries, mask_image
 
@@ -331,6 +335,8 @@ def create_app(
 
     # The last added is outermost: metrics see every status, including the timeout's 504.
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
+    app.add_middleware(AdmissionMiddleware, is_full=lambda: pool.full, paths=["/v1/segment"],
+                       retry_after_s=limits.retry_after_s, drain_bytes=limits.max_body_bytes)
     app.add_middleware(TimeoutMiddleware, seconds=limits.timeout_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if cors_origins:  # off unless the operator names origins

@@ -8,30 +8,47 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-async def send_json(send: Send, status: int, detail: str) -> None:
+async def send_json(send: Send, status: int, detail: str,
+                    headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     """Send a complete JSON error response."""
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+                            (b"content-length", str(len(body)).encode()), *headers]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def drain(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of a request body, at most ``budget`` bytes.
+
+    Answering before the client has finished sending makes the server close a socket with
+    unread data, which resets the connection and can destroy the answer in flight; reading a
+    bounded remainder first lets the client see the 413 (the "lingering close" of nginx).
+    """
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class BodyLimitMiddleware:
     """413 when the body exceeds ``max_bytes``: by Content-Length up front, else while streaming.
 
     A chunked upload without Content-Length is counted as it arrives; at the first byte over the
-    limit the 413 goes out, the application sees a disconnect, and nothing it sends afterwards
-    reaches the client.
+    limit the rest is drained (up to ``drain_bytes``), the 413 goes out, the application sees a
+    disconnect, and nothing it sends afterwards reaches the client.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, drain_bytes: int = 64 * 2**20):
+        self.app, self.max_bytes, self.drain_bytes = app, max_bytes, drain_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,6 +56,7 @@ class BodyLimitMiddleware:
         detail = f"request body larger than {self.max_bytes} bytes"
         for key, value in scope["headers"]:
             if key == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                await drain(receive, self.drain_bytes)
                 return await send_json(send, 413, detail)
         seen, refused = 0, False
 
@@ -51,6 +69,8 @@ class BodyLimitMiddleware:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     refused = True
+                    if message.get("more_body", False):
+                        await drain(receive, self.drain_bytes)
                     await send_json(send, 413, detail)
                     return {"type": "http.disconnect"}
             return message
@@ -65,6 +85,27 @@ class BodyLimitMiddleware:
             if not refused:  # the app's own failure
                 raise
             # else: the app choked on the disconnect we fed it; the 413 is already out
+
+
+class AdmissionMiddleware:
+    """503 + Retry-After for POSTs to ``paths`` while ``is_full()``, before the body is parsed.
+
+    Refusing costs one bounded read of the body and no multipart parsing, so an overloaded
+    server answers the excess quickly. (The pool checks again when the job is submitted.)
+    """
+
+    def __init__(self, app: ASGIApp, is_full: Callable[[], bool], paths: Sequence[str],
+                 retry_after_s: int, drain_bytes: int):
+        self.app, self.is_full, self.paths = app, is_full, frozenset(paths)
+        self.retry_after, self.drain_bytes = str(retry_after_s).encode(), drain_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths
+                and self.is_full()):
+            await drain(receive, self.drain_bytes)
+            return await send_json(send, 503, "server busy: every worker busy and the queue full",
+                                   [(b"retry-after", self.retry_after)])
+        await self.app(scope, receive, send)
 
 
 class TimeoutMiddleware:
