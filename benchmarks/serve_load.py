@@ -171,8 +171,11 @@ def report(args: argparse.Namespace, phases: dict[str, Phase], rss: dict[str, fl
     if p503 is not None:
         lines += [
             f"Overload: {over.clients} clients against {args.workers} workers + {args.queue} "
-            f"queue slots; refused requests got 503 with Retry-After in p50 "
-            f"{p503['p50']:.0f} ms / p99 {p503['p99']:.0f} ms instead of waiting.",
+            f"queue slots: {len(over.latencies[503])} of {over.done} requests were refused "
+            f"with 503 and Retry-After, in p50 {p503['p50']:.0f} ms / p99 {p503['p99']:.0f} ms "
+            "at the client (a refusal parses no body and runs no model; at this load average "
+            "that time is mostly waiting for a CPU); "
+            f"{sum(over.failures.values())} transport errors.",
             "",
         ]
     lines += [

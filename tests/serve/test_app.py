@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semseg.serve.limits import Limits
+from semseg.serve.config import Limits
 from semseg.visualize import colorize
 
 SEGMENT_ERRORS = {"400", "413", "415", "422", "503", "504"}

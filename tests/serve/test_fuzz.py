@@ -35,7 +35,7 @@ def fuzz_operation(op, statuses: dict[str, set[int]]) -> None:
 
 def test_openapi_fuzz(segmenters):
     from semseg.serve.app import create_app
-    from semseg.serve.limits import Limits
+    from semseg.serve.config import Limits
 
     app = create_app(segmenters, workers=1, threads=1, queue=4,
                      limits=Limits(max_body_bytes=200_000, timeout_s=30))

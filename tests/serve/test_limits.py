@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from semseg.serve.config import Limits
 from semseg.serve.limits import (
-    Limits,
     TooLarge,
     Undecodable,
     UnsupportedType,

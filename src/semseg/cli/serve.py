@@ -10,6 +10,9 @@ from semseg.errors import ConfigError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``semseg serve``."""
+    from semseg.serve.config import DEFAULT_QUEUE, Limits  # stdlib only: cheap
+
+    limits = Limits()
     p = sub.add_parser(
         "serve",
         help="HTTP service + web page: POST /v1/segment, GET /v1/models, /metrics, page at /",
@@ -23,14 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="inference threads (default: cores // --threads)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="torch threads per worker; workers x threads <= cores (default 1)")
-    p.add_argument("--queue", type=int, default=8, metavar="N",
-                   help="requests waiting for a worker before 503 (default 8)")
-    p.add_argument("--max-body-mb", type=float, default=16.0, metavar="MB",
-                   help="largest request body, MiB (413 above; default 16)")
-    p.add_argument("--max-pixels", type=int, default=2**23, metavar="N",
-                   help="largest width x height, read from the header (413 above; default 8388608)")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                   help="whole-request deadline in seconds (504 after; default 60)")
+    p.add_argument("--queue", type=int, default=DEFAULT_QUEUE, metavar="N",
+                   help="requests waiting for a worker before 503 (default %(default)s)")
+    p.add_argument("--max-body-mb", type=float, default=limits.max_body_bytes / 2**20,
+                   metavar="MB", help="largest request body, MiB (413 above; default %(default)g)")
+    p.add_argument("--max-pixels", type=int, default=limits.max_pixels, metavar="N",
+                   help="largest width x height, read from the header (413 above; default "
+                   "%(default)s)")
+    p.add_argument("--timeout", type=float, default=limits.timeout_s, metavar="S",
+                   help="whole-request deadline in seconds (504 after; default %(default)g)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow cross-origin calls from ORIGIN (repeatable; default: none)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
@@ -48,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from semseg.serve.app import create_app, load_models
-    from semseg.serve.limits import Limits
+    from semseg.serve.config import Limits
     from semseg.serve.pool import available_cores, check_sizes
 
     workers = args.workers or max(1, available_cores() // max(args.threads, 1))

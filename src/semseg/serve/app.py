@@ -33,7 +33,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from semseg import __version__
 from semseg.errors import ConfigError, SemsegError
 from semseg.inference import Segmenter
-from semseg.serve.limits import ACCEPTED, Limits, RejectedUpload, decode, open_checked
+from semseg.serve.config import DEFAULT_QUEUE, Limits
+from semseg.serve.limits import ACCEPTED, RejectedUpload, decode, open_checked
 from semseg.serve.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from semseg.serve.middleware import (
     AdmissionMiddleware,
@@ -238,36 +239,9 @@ def _add_page_routes(app: FastAPI) -> None:
         return Response(assets[name], media_type=STATIC[name], headers=PAGE_HEADERS)
 
 
-def create_app(
-    models: dict[str, Segmenter],
-    *,
-    limits: Limits | None = None,
-    workers: int = 1,
-    threads: int = 1,
-    queue: int = 8,
-    cors_origins: Sequence[str] = (),
-) -> FastAPI:
-    """The service over already-loaded ``models`` (the first is the default)."""
-    if not models:
-        raise ConfigError("create_app needs at least one model")
-    limits = limits or Limits()
-    pool = InferencePool(workers, threads, queue)
+def _add_segment_route(app: FastAPI, models: dict[str, Segmenter], pool: InferencePool,
+                       limits: Limits) -> None:
     default = next(iter(models))
-    model_list = ModelList(default=default, models=[_model_entry(n, s) for n, s in models.items()],
-                           max_body_bytes=limits.max_body_bytes, max_pixels=limits.max_pixels)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        yield
-        pool.shutdown()
-
-    app = FastAPI(title="semseg", version=__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None,
-                  form_limits={"max_files": 1, "max_fields": 8, "max_part_size": 4096},
-                  description="Semantic segmentation over HTTP. Errors are JSON {detail}.")
-    app.state.pool, app.state.limits, app.state.models = pool, limits, models
-    _add_error_handlers(app, limits)
-    _add_page_routes(app)
 
     @app.post("/v1/segment", response_model=SegmentBody,
               responses={200: {"content": {"image/png": {"schema": {"type": "string",
@@ -296,12 +270,17 @@ def create_app(
                   time.perf_counter())
         body, timings = await pool.run(run_job, job)
         if isinstance(body, dict):
-            return JSONResponse({**body, "timings_ms": timings}, headers={"Cache-Control":
-                                                                           "no-store"})
+            return JSONResponse({**body, "timings_ms": timings},
+                                headers={"Cache-Control": "no-store"})
         server_timing = ", ".join(f"{k};dur={v}" for k, v in timings.items())
         return Response(body, media_type="image/png", headers={
             "Content-Disposition": f'inline; filename="{format}.png"',
             "Cache-Control": "no-store", "Server-Timing": server_timing})
+
+
+def _add_info_routes(app: FastAPI, model_list: ModelList, pool: InferencePool,
+                     limits: Limits) -> Metrics:
+    """/v1/models, /healthz, /readyz and /metrics; returns the metrics they report."""
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models() -> ModelList:
@@ -333,6 +312,41 @@ def create_app(
         })
         return PlainTextResponse(text, media_type=CONTENT_TYPE)
 
+    return metrics
+
+
+def create_app(
+    models: dict[str, Segmenter],
+    *,
+    limits: Limits | None = None,
+    workers: int = 1,
+    threads: int = 1,
+    queue: int = DEFAULT_QUEUE,
+    cors_origins: Sequence[str] = (),
+) -> FastAPI:
+    """The service over already-loaded ``models`` (the first is the default)."""
+    if not models:
+        raise ConfigError("create_app needs at least one model")
+    limits = limits or Limits()
+    pool = InferencePool(workers, threads, queue)
+    model_list = ModelList(default=next(iter(models)),
+                           models=[_model_entry(n, s) for n, s in models.items()],
+                           max_body_bytes=limits.max_body_bytes, max_pixels=limits.max_pixels)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        pool.shutdown()
+
+    app = FastAPI(title="semseg", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
+                  form_limits={"max_files": 1, "max_fields": 8, "max_part_size": 4096},
+                  description="Semantic segmentation over HTTP. Errors are JSON {detail}.")
+    app.state.pool, app.state.limits, app.state.models = pool, limits, models
+    _add_error_handlers(app, limits)
+    _add_page_routes(app)
+    _add_segment_route(app, models, pool, limits)
+    metrics = _add_info_routes(app, model_list, pool, limits)
     # The last added is outermost: metrics see every status, including the timeout's 504.
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
     app.add_middleware(AdmissionMiddleware, is_full=lambda: pool.full, paths=["/v1/segment"],

@@ -9,27 +9,17 @@ dimensions come from the header alone, so a 60000 x 60000 PNG of a few hundred b
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from semseg.errors import SemsegError
 from semseg.imageio import image_to_rgb
+from semseg.serve.config import Limits
 
 # (format name for Image.open, magic bytes at offset 0); WebP is checked separately (RIFF....WEBP).
 MAGIC = (("PNG", b"\x89PNG\r\n\x1a\n"), ("JPEG", b"\xff\xd8\xff"))
 ACCEPTED = "PNG, JPEG or WebP"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may cost the server."""
-
-    max_body_bytes: int = 16 * 2**20  # whole request body; larger bodies get 413 while streaming
-    max_pixels: int = 2**23  # width x height from the header (8.4 MP; probs are K x H x W floats)
-    timeout_s: float = 60.0  # whole request, upload + queue + inference; 504 after it
-    retry_after_s: int = 1  # Retry-After sent with 503 when the queue is full
 
 
 class RejectedUpload(SemsegError):
