@@ -51,6 +51,7 @@ def test_hostile_uploads_over_a_socket(live_server, street_jpeg, bomb_png):
     (["serve", "default", "--threads", "0"], "threads >= 1"),
     (["serve", "missing/model.pt"], "missing/model.pt: model file not found"),
     (["serve", "default", "--port", "70000"], "--port 70000"),
+    (["serve", "a/net.pt", "b/net.safetensors"], "both are called 'net'"),
 ])
 def test_bad_options_exit_2_with_one_line(argv, message, capsys):
     assert main(argv) == 2

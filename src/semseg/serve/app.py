@@ -117,16 +117,17 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def load_models(names: Sequence[str], device: str = "cpu") -> dict[str, Segmenter]:
     """Load each pretrained name or checkpoint path once; keys are what clients may ask for."""
-    models: dict[str, Segmenter] = {}
-    for name in names:
+    if not names:
+        raise ConfigError("give at least one model (a pretrained name or a checkpoint path)")
+    keys: dict[str, str] = {}
+    for name in names:  # every name is checked before any model is loaded
         path = Path(name)
         key = path.stem if path.suffix in (".pt", ".pth", ".safetensors") else name
-        if key in models:
-            raise ConfigError(f"{name}: two models would both be called {key!r}")
-        models[key] = Segmenter.from_pretrained(name, device=device)
-    if not models:
-        raise ConfigError("give at least one model (a pretrained name or a checkpoint path)")
-    return models
+        if key in keys:
+            raise ConfigError(f"{name}: clients could not tell it from {keys[key]} (both are "
+                              f"called {key!r}); rename one file")
+        keys[key] = name
+    return {key: Segmenter.from_pretrained(name, device=device) for key, name in keys.items()}
 
 
 @dataclass(frozen=True)
