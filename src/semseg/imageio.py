@@ -65,7 +65,7 @@ def _to_uint8_gray(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image as an (H, W, 3) RGB uint8 array, honouring EXIF orientation."""
-    return _rgb_array(_open(path), path)
+    return image_to_rgb(_open(path), path)
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
@@ -73,10 +73,11 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     (the file's path) labels errors."""
     if not data:
         raise InputFileError(f"{name}: file is empty (0 bytes)")
-    return _rgb_array(_decode_or_raise(io.BytesIO(data), name), name)
+    return image_to_rgb(_decode_or_raise(io.BytesIO(data), name), name)
 
 
-def _rgb_array(img: Image.Image, path: object) -> np.ndarray:
+def image_to_rgb(img: Image.Image, name: str | os.PathLike = "image") -> np.ndarray:
+    """A decoded PIL image -> (H, W, 3) RGB uint8, EXIF-rotated; 16-bit gray scaled by depth."""
     # A broken EXIF block should not make the pixels unreadable.
     with contextlib.suppress(OSError, ValueError, SyntaxError):
         img = ImageOps.exif_transpose(img)
@@ -84,7 +85,7 @@ def _rgb_array(img: Image.Image, path: object) -> np.ndarray:
         gray = _to_uint8_gray(np.asarray(img), sixteen_bit=img.mode.startswith("I;16"))
         return np.repeat(gray[..., None], 3, axis=2)
     if img.mode == "F":
-        raise InputFileError(f"{path}: floating-point images are not supported as RGB input")
+        raise InputFileError(f"{name}: floating-point images are not supported as RGB input")
     # RGBA/LA: drop alpha; CMYK/YCbCr/P/L/1: PIL converts to RGB with the right colour order.
     return np.asarray(img.convert("RGB")).copy()
 
