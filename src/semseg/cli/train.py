@@ -80,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     if args.arch_kwargs is not None and not isinstance(args.arch_kwargs, dict):
         raise ConfigError("--arch-kwargs must be a JSON object")
     cfg = make_config(args.config, **overrides)
+    if cfg.format == "semantickitti":  # LiDAR scans: range images, SalsaNext's loss
+        from semseg.lidar.commands import run_train
+
+        return run_train(cfg)
     summary = main(cfg, resume=args.resume)
     print(f"best val mIoU {100 * summary['best_miou']:.2f} -> {summary['out_dir']}/best.pt")
     return 0
