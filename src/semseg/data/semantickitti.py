@@ -198,8 +198,9 @@ def split_scans(root: str | Path, split: str) -> list[ScanFile]:
     """The labelled scans of one split; a layout problem or an empty split raises."""
     found = {s.split: s for s in splits(root)}
     if split not in found:
+        seqs = ", ".join(f"{k} {'/'.join(f'{n:02d}' for n in v)}" for k, v in SPLITS.items())
         raise DatasetLayoutError(f"{root}: no sequences of split {split!r} (have "
-                                 f"{', '.join(found)}; {', '.join(f'{k}: {v}' for k, v in SPLITS.items())})")
+                                 f"{', '.join(found) or 'none'}; sequences: {seqs})")
     s = found[split]
     if s.problems:
         more = f" (+{len(s.problems) - 1} more)" if len(s.problems) > 1 else ""

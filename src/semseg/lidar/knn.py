@@ -37,7 +37,7 @@ def knn_labels(range_image: np.ndarray, pixel_labels: np.ndarray, u: np.ndarray,
         raise ConfigError(f"KNN search window {search}: expected an odd size")
     if not 1 <= k <= search * search:
         raise ConfigError(f"KNN k={k}: expected 1..{search * search}")
-    h, w = range_image.shape
+    w = range_image.shape[1]
     pad = search // 2
     rng = torch.as_tensor(range_image, dtype=torch.float32)
     rng = torch.where(rng < 0, torch.full_like(rng, float("inf")), rng)  # empty: never near
