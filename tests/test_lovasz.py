@@ -48,7 +48,8 @@ def test_image_layout_and_gradient() -> None:
     labels = torch.randint(0, 3, (2, 4, 5))
     loss = lovasz_softmax(logits.softmax(dim=1), labels)
     flat = logits.softmax(dim=1).movedim(1, -1).reshape(-1, 3)
-    assert float(loss.detach()) == pytest.approx(float(lovasz_softmax(flat.detach(), labels.reshape(-1))))
+    expected = lovasz_softmax(flat.detach(), labels.reshape(-1))
+    assert float(loss.detach()) == pytest.approx(float(expected))
     loss.backward()
     assert logits.grad is not None and logits.grad.abs().sum() > 0
 

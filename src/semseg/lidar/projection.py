@@ -67,6 +67,9 @@ def project(points: np.ndarray, cfg: ProjectionConfig | None = None,
     """Project (N, 4) points (x, y, z, remission) into a normalised 5-channel range image."""
     from semseg.data.semantickitti import MEAN, STD
 
+    if points.ndim != 2 or points.shape[1] < 4:
+        raise ConfigError(f"points must be an (N, 4) array of x, y, z, remission; got shape "
+                          f"{tuple(points.shape)}")
     cfg = cfg or ProjectionConfig()
     mean = np.asarray(MEAN if mean is None else mean, np.float32)[:, None]  # (5, 1)
     std = np.asarray(STD if std is None else std, np.float32)[:, None]
