@@ -46,7 +46,11 @@ def score(checkpoint: Path) -> dict:
     model, _, rs = load_range_model(str(checkpoint))
     item = kitti.split_scans(SAMPLE, "train")[0]
     points, labels = kitti.read_labelled(item)
-    out: dict = {"points": len(points)}
+    from semseg.lidar.projection import ProjectionConfig, project
+
+    out: dict = {"points": len(points), "labelled_points": int((labels != 255).sum()),
+                 "filled_pixels": {f"64x{w}": int(project(points, ProjectionConfig(64, w))
+                                                  .mask.sum()) for w in (2048, 512)}}
     for knn in (False, True):
         pred = predict_scan(model, points, rs.projection, rs.mean, rs.std, knn=knn)
         valid = labels != kitti.INFO.ignore_index

@@ -53,18 +53,17 @@ class RangeSpec:
 class ScanDataset(Dataset):
     """Labelled scans -> (normalised range image (5, H, W), pixel train ids (H, W))."""
 
-    def __init__(self, scans: list[kitti.ScanFile], rs: RangeSpec, augment: bool,
-                 seed: int = 0) -> None:
+    def __init__(self, scans: list[kitti.ScanFile], rs: RangeSpec, augment: bool) -> None:
         self.scans, self.rs, self.augment = scans, rs, augment
-        self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return len(self.scans)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         points, labels = kitti.read_labelled(self.scans[i])
-        if self.augment:
-            points, labels = augment_scan(points, labels, self.rng)
+        if self.augment:  # torch's RNG: seeded by the run, distinct per loader worker and epoch
+            rng = np.random.default_rng([int(torch.randint(2**31, ())), i])
+            points, labels = augment_scan(points, labels, rng)
         proj = project(points, self.rs.projection, self.rs.mean, self.rs.std)
         target = project_labels(labels, proj, fill=kitti.INFO.ignore_index)
         return torch.from_numpy(proj.image), torch.from_numpy(target.astype(np.int64))
@@ -138,7 +137,7 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
     weight = None
     if cfg.class_weighting != "none":
         weight = torch.as_tensor(kitti.class_weights(), dtype=torch.float32, device=device)
-    loader = DataLoader(ScanDataset(train, rs, augment=cfg.hflip, seed=cfg.seed),
+    loader = DataLoader(ScanDataset(train, rs, augment=cfg.hflip),
                         batch_size=cfg.batch_size, shuffle=True, drop_last=len(train) > 1,
                         num_workers=cfg.workers if len(train) > 1 else 0)
     out = Path(cfg.out_dir)
