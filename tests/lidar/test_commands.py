@@ -57,6 +57,8 @@ def test_bad_scans_fail_with_one_line_and_no_output(kitti_sample, tiny_checkpoin
     assert main(["predict", str(tiny_checkpoint), str(tmp_path / "nope.bin"), "-o",
                  str(out)]) == 2
     assert "nope.bin: file not found" in capsys.readouterr().err
+    assert main(["predict", str(tiny_checkpoint), str(SCAN), "-o", str(out), "--tta"]) == 2
+    assert "--tta: image options" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -72,6 +72,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
     if args.uncertainty and args.mc_samples < 1:
         raise ConfigError(f"--mc-samples {args.mc_samples}: expected >= 1")
+    image_only = [flag for flag, on in (("--tta", args.tta), ("--scales", args.scales),
+                                        ("--window", args.window), ("--probs", args.probs),
+                                        ("--classes", args.classes)) if on]
+    if image_only:
+        raise ConfigError(f"{', '.join(image_only)}: image options; LiDAR scans take only "
+                          "-o, --uncertainty, --mc-samples and --device")
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         raise ConfigError(f"-o {output}: exists and is not a folder")
