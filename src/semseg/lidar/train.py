@@ -137,8 +137,8 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
     weight = None
     if cfg.class_weighting != "none":
         weight = torch.as_tensor(kitti.class_weights(), dtype=torch.float32, device=device)
-    loader = DataLoader(ScanDataset(train, rs, augment=cfg.hflip),
-                        batch_size=cfg.batch_size, shuffle=True, drop_last=len(train) > 1,
+    loader = DataLoader(ScanDataset(train, rs, augment=cfg.hflip), batch_size=cfg.batch_size,
+                        shuffle=True, drop_last=len(train) > cfg.batch_size,
                         num_workers=cfg.workers if len(train) > 1 else 0)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
