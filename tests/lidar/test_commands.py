@@ -88,6 +88,8 @@ def test_train_one_epoch_cli(kitti_sample, tmp_path, capsys):
     record = json.loads((out / "log.jsonl").read_text().splitlines()[0])
     assert math.isfinite(record["loss"]) and record["loss"] > 0
     assert 0 <= record["point_acc"] <= 1
+    assert main([*argv, "--resume"]) == 2
+    assert "--resume is not supported for --format semantickitti" in capsys.readouterr().err
 
 
 def test_predict_a_folder_of_scans(kitti_sample, tiny_checkpoint, tmp_path):

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if cfg.format == "semantickitti":  # LiDAR scans: range images, SalsaNext's loss
         from semseg.lidar.commands import run_train
 
-        return run_train(cfg)
+        return run_train(cfg, resume=args.resume)
     summary = main(cfg, resume=args.resume)
     print(f"best val mIoU {100 * summary['best_miou']:.2f} -> {summary['out_dir']}/best.pt")
     return 0

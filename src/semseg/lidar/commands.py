@@ -135,10 +135,13 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_train(cfg) -> int:
+def run_train(cfg, resume: bool = False) -> int:
     """``semseg train --format semantickitti``: SalsaNext's recipe on scans."""
     from semseg.lidar.train import main
 
+    if resume:
+        raise ConfigError("--resume is not supported for --format semantickitti yet; start a "
+                          "new run (its best.pt and last.pt hold the weights)")
     summary = main(cfg)
     print(f"best val mIoU {100 * summary['best_miou']:.2f} -> {summary['out_dir']}/best.pt")
     return 0
