@@ -7,7 +7,8 @@ import json
 import sys
 
 # Spelled out so that ``--help`` needs no import of semseg.data (which imports torch).
-FORMAT_NAMES = "camvid, camvid32, voc, coco, ade20k, cityscapes, nyuv2, sunrgbd, folder"
+FORMAT_NAMES = ("camvid, camvid32, voc, coco, ade20k, cityscapes, nyuv2, sunrgbd, folder, "
+                "semantickitti")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,6 +79,10 @@ def run_verify(args: argparse.Namespace) -> int:
     from semseg.data.verify import verify_split
     from semseg.errors import DatasetLayoutError
 
+    if args.format == "semantickitti":  # LiDAR scans, not image/mask pairs (semseg.lidar)
+        from semseg.lidar.commands import run_verify as run_verify_scans
+
+        return run_verify_scans(args)
     sources = get_format(args.format).splits(args.root, palette=args.palette)
     if args.split is not None:
         sources = [s for s in sources if s.split == args.split]
@@ -108,6 +113,10 @@ def _resolve(name: str):
     from semseg.data import DATASET_INFOS, FORMATS
     from semseg.errors import ConfigError
 
+    if name == "semantickitti":  # LiDAR scans: kept out of the image FORMATS (semseg.lidar)
+        from semseg.data import semantickitti
+
+        return semantickitti, semantickitti.INFO
     if name in FORMATS:  # a format also naming a label set (camvid32) means that label set
         module = FORMATS[name]
         return module, getattr(module, "LABEL_SETS", {}).get(name, getattr(module, "INFO", None))

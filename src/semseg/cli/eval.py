@@ -171,6 +171,10 @@ def _print_table(scores, boundary, classes) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and report."""
+    if args.format == "semantickitti":  # LiDAR scans: point-wise IoU (semseg.lidar)
+        from semseg.lidar.commands import run_eval
+
+        return run_eval(args)
     from functools import partial
 
     from rich.progress import Progress

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "predict",
         help="segment images/videos: index mask, colour mask and overlay with a legend",
         description="MODEL is a .pt/.safetensors file or a pretrained model name. INPUT may be "
-        "image files, folders, glob patterns (quoted or not) and videos (.mp4/.avi/.mov/.mkv).",
+        "image files, folders, glob patterns (quoted or not) and videos (.mp4/.avi/.mov/.mkv), "
+        "or SemanticKITTI .bin LiDAR scans (see docs/lidar.md).",
     )
     p.add_argument("model", metavar="MODEL", help="checkpoint/safetensors path or pretrained name")
     p.add_argument("inputs", metavar="INPUT", nargs="*", help="images, folders, globs, videos")
@@ -159,6 +160,11 @@ def _video_dest(output: Path, source: Path | int, single: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every input; print one summary line."""
+    if args.camera is None:
+        from semseg.lidar.commands import is_scan_input, run_predict
+
+        if is_scan_input(args.inputs):  # LiDAR .bin scans: PLY, .label and range-image PNGs
+            return run_predict(args)
     opts = parse_options(args)
     output = Path(args.output)
     if args.camera is not None and args.inputs:

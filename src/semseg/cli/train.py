@@ -89,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
     if args.arch_kwargs is not None and not isinstance(args.arch_kwargs, dict):
         raise ConfigError("--arch-kwargs must be a JSON object")
     cfg = make_config(args.config, **overrides)
+    if cfg.format == "semantickitti":  # LiDAR scans: range images, SalsaNext's loss
+        from semseg.lidar.commands import run_train
+
+        return run_train(cfg, resume=args.resume)
     if args.nproc is not None:
         from semseg.distributed import launch
 

@@ -13,6 +13,7 @@ from semseg.models import (  # noqa: F401  (one family per line, so additions ne
     litefpn,
     pspnet,
     refinenet,
+    salsanext,
     segnet,
     unet,
 )
