@@ -17,7 +17,14 @@ import torch
 from semseg.checkpoint import load_checkpoint, load_model
 from semseg.cli import main as cli_main
 from semseg.config import TrainConfig
-from semseg.train import build_scheduler, main, train_calibration_step_s
+from semseg.losses import CrossEntropy, FocalLoss, LovaszSoftmax, WeightedSum
+from semseg.train import (
+    build_criterion,
+    build_datasets,
+    build_scheduler,
+    main,
+    train_calibration_step_s,
+)
 
 SEMSEG = str(Path(sys.executable).parent / "semseg")
 TINY = ["--arch", "litefpn", "--arch-kwargs", '{"decoder_channels": 16}', "--no-pretrained",
@@ -157,3 +164,20 @@ def test_checkpoint_every_saves_last_pt_on_its_epochs_and_the_final_one(
     assert [e for name, e in saved if name == "last.pt"] == [2, 3]
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 3
     assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 3
+
+
+def test_config_loss_reaches_the_criterion_and_trains(camvid_root: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(camvid_root, tmp_path / "run", loss="ce+0.5*lovasz", steps_per_epoch=1)
+    train_ds, _, info = build_datasets(cfg)
+    criterion = build_criterion(cfg, train_ds, info.num_classes, info.ignore_index)
+    assert isinstance(criterion, WeightedSum) and criterion.weights == [1.0, 0.5]
+    ce, lovasz = criterion.terms
+    assert isinstance(ce, CrossEntropy) and ce.weight is not None  # ENet class weights
+    assert isinstance(lovasz, LovaszSoftmax)
+    focal = build_criterion(TrainConfig(loss="focal", class_weighting="none", focal_gamma=1.0),
+                            train_ds, info.num_classes, info.ignore_index)
+    assert isinstance(focal, FocalLoss) and focal.gamma == 1.0 and focal.weight is None
+    summary = main(cfg)
+    assert summary["finished"]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["loss"] == "ce+0.5*lovasz"

@@ -48,6 +48,9 @@ class TrainConfig:
     poly_power: float = 0.9
     class_weighting: str = "enet"  # enet (1/ln(1.02 + p)) | none
     ohem_thresh: float | None = None  # keep pixels with p_true below this (e.g. 0.7)
+    loss: str = "ce"  # ce | dice | lovasz | focal, or a weighted sum such as "ce+0.5*lovasz";
+    # class weights apply to ce and focal, ohem_thresh to ce (see semseg.losses.build_loss)
+    focal_gamma: float = 2.0  # focusing exponent of the focal term (0: cross-entropy)
     # runtime
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # mixed precision, CUDA only
@@ -76,9 +79,13 @@ class TrainConfig:
             "lr": self.lr > 0,
             "crop_size": len(self.crop_size) == 2 and min(self.crop_size) >= 8,
         }
+        checks["focal_gamma"] = self.focal_gamma >= 0
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"invalid {name}: {getattr(self, name)!r}")
+        from semseg.losses import parse_loss  # imported here: config stays light to import
+
+        parse_loss(self.loss)  # raises ConfigError naming the bad term
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict."""

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--class-weighting", choices=["enet", "none"])
     p.add_argument("--ohem-thresh", type=float, help="OHEM: keep pixels with p_true below this")
+    p.add_argument("--loss", help="ce | dice | lovasz | focal or a weighted sum such as "
+                   "'ce+0.5*lovasz' (default ce)")
+    p.add_argument("--focal-gamma", type=float, help="focal loss exponent (default 2)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-amp", dest="amp", action="store_const", const=False)
     p.add_argument("--workers", type=int)
@@ -65,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone",
                  "epochs", "batch_size", "crop_size", "eval_size", "scale_range", "optimizer", "lr",
-                 "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "device",
+                 "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "loss",
+                 "focal_gamma", "device",
                  "amp", "workers", "threads", "seed", "val_every", "checkpoint_every",
                  "steps_per_epoch",
                  "limit_train", "limit_val", "out_dir")
