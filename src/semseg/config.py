@@ -61,7 +61,8 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between last.pt saves (the last epoch always saves)
     steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests)
     out_dir: str = "runs/camvid-litefpn"
-    threads: int | None = None  # torch CPU threads (None: torch default)
+    threads: int | None = None  # torch CPU threads (None: semseg.threads.default_threads()
+    # in `semseg train`; torch's default when calling train.main directly)
 
     def __post_init__(self) -> None:
         self.crop_size = tuple(int(v) for v in self.crop_size)  # type: ignore[assignment]

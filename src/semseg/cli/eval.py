@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from semseg.threads import add_threads_argument
+
 
 def _scales(text: str) -> tuple[float, ...]:
     try:
@@ -50,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "summed into it with semseg.data.label_maps (e.g. a Cityscapes model "
                         "on CamVid)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    add_threads_argument(p)
     p.add_argument("--json", dest="json_path", help="write the full report as JSON here")
     p.add_argument("--confusion-png", help="write the row-normalized confusion matrix PNG here")
     p.set_defaults(func=run)
@@ -177,7 +180,9 @@ def run(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
 
     from semseg.evaluate import evaluate
+    from semseg.threads import set_threads
 
+    set_threads(args.threads)
     if args.map_predictions and args.label_map:
         from semseg.errors import ConfigError
 

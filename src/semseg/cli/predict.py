@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semseg.errors import ConfigError, InputFileError
+from semseg.threads import add_threads_argument
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")  # same as semseg.video, kept cv2-free here
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity in [0, 1]")
     p.add_argument("--classes", metavar="NAME,...", help="overlay only these classes")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_threads_argument(p)
     p.add_argument("--batch-size", type=int, default=4, metavar="N", help="images per forward")
     p.add_argument("--camera", type=int, metavar="INDEX", help="read frames from this webcam")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop a camera after N frames")
@@ -163,8 +165,10 @@ def run(args: argparse.Namespace) -> int:
     validate_inputs(files)
 
     from semseg.inference import Segmenter
+    from semseg.threads import set_threads
     from semseg.visualize import class_ids
 
+    set_threads(args.threads)
     segmenter = Segmenter.from_pretrained(args.model, device=args.device)
     if opts.classes is not None:
         class_ids(opts.classes, segmenter.info.classes)  # unknown names fail before any write

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from semseg.errors import ConfigError
+from semseg.threads import add_threads_argument, set_threads
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-amp", dest="amp", action="store_const", const=False)
     p.add_argument("--workers", type=int)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    add_threads_argument(p)
     p.add_argument("--seed", type=int)
     p.add_argument("--val-every", type=int)
     p.add_argument("--checkpoint-every", type=int,
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.arch_kwargs is not None and not isinstance(args.arch_kwargs, dict):
         raise ConfigError("--arch-kwargs must be a JSON object")
     cfg = make_config(args.config, **overrides)
+    set_threads(cfg.threads)  # None: default_threads(), so a shared machine is not oversubscribed
     summary = main(cfg, resume=args.resume)
     print(f"best val mIoU {100 * summary['best_miou']:.2f} -> {summary['out_dir']}/best.pt")
     return 0
