@@ -30,6 +30,7 @@ from semseg.errors import ConfigError, InputFileError, ModelError
 from semseg.imageio import read_image
 from semseg.models.layers import resize_to
 from semseg.result import SegmentationResult
+from semseg.runtime import OnnxModel, check_runtime
 
 DEFAULT_TTA_SCALES = (0.75, 1.0, 1.25)
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
@@ -202,13 +203,22 @@ class Segmenter:
     When the model has more outputs than the spec has classes (``spec.num_outputs``, e.g. a
     Cityscapes model with an extra "ignore" channel), the extra outputs are dropped before the
     softmax: they are never predicted, and ``probs`` are renormalized over the real classes.
+
+    ``runtime="onnxruntime"`` runs the network's ONNX export (made once, cached by weights hash,
+    input size, opset and torch version; see ``semseg.runtime``) with ONNX Runtime on torch's
+    thread count; pre- and post-processing are the same code as with ``runtime="torch"``.
     """
 
-    def __init__(self, model: nn.Module, spec: ModelSpec, device: str | torch.device = "cpu"):
+    def __init__(self, model: nn.Module, spec: ModelSpec, device: str | torch.device = "cpu",
+                 runtime: str = "torch"):
         self.device = _device(device)
+        self.runtime = check_runtime(runtime)
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.stride = 32  # the largest output stride of the zoo; padding to it suits all models
+        # What infer_logits calls: the eager model, or its ONNX graph behind the same call.
+        self.net = (self.model if runtime == "torch"
+                    else OnnxModel(self.model, spec, device=self.device.type))
 
     @property
     def info(self):
@@ -216,12 +226,13 @@ class Segmenter:
         return self.spec.info
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str = "cpu") -> Segmenter:
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str = "cpu",
+                        runtime: str = "torch") -> Segmenter:
         """Load a ``.pt``/``.safetensors`` file, or a named pretrained model via ``semseg.hub``."""
         path = Path(name_or_path)
         if path.is_file():
             model, spec, _ = load_model(path)
-            return cls(model, spec, device)
+            return cls(model, spec, device, runtime)
         name = str(name_or_path)
         if path.suffix in (".pt", ".pth", ".safetensors") or os.sep in name or "/" in name:
             raise InputFileError(f"{name}: model file not found")
@@ -233,7 +244,7 @@ class Segmenter:
         from semseg.hub import load_pretrained
 
         model, spec = load_pretrained(name)
-        return cls(model, spec, device)
+        return cls(model, spec, device, runtime)
 
     def predict(
         self,
@@ -264,6 +275,9 @@ class Segmenter:
         """
         if mc_samples < 0:
             raise ConfigError(f"mc_samples must be >= 0, got {mc_samples}")
+        if mc_samples and self.runtime != "torch":
+            raise ConfigError("Monte-Carlo dropout (mc_samples, --uncertainty) needs runtime "
+                              f"'torch'; the {self.runtime} graph has dropout removed")
         arrays = [_as_rgb(im) for im in images]
         scales = tuple(scales) if scales else (DEFAULT_TTA_SCALES if tta else (1.0,))
         results: list[SegmentationResult | None] = [None] * len(arrays)
@@ -284,7 +298,7 @@ class Segmenter:
         if mc_samples > 0:
             probs, uncertainty = self._mc_probs(x, mc_samples)  # (N, C, H, W)
         else:
-            logits = infer_logits(self.model, x, input_size=self.spec.input_size,
+            logits = infer_logits(self.net, x, input_size=self.spec.input_size,
                                   stride=self.stride, scales=scales, flip=flip, window=window)
             probs = logits[:, :c].float().softmax(1)  # (N, C, H, W); extra outputs dropped
         probs_np = probs.cpu().numpy().astype(np.float32)

@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="soften the cut with a Gaussian of this sigma (pixels)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     add_threads_argument(p)
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the network in eager PyTorch or as its cached ONNX export under "
+                        "ONNX Runtime (default torch)")
     p.set_defaults(func=run)
 
 
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     images = [read_image(p) for p in inputs]  # every input decodes before anything is written
     background = read_image(args.image) if args.mode == "image" else None
     set_threads(args.threads)
-    segmenter = Segmenter.from_pretrained(args.model, device=args.device)
+    segmenter = Segmenter.from_pretrained(args.model, device=args.device, runtime=args.runtime)
     class_ids(classes, segmenter.info.classes)  # unknown names fail before any write
     for image, dest in zip(images, dests, strict=True):
         result = segmenter.predict(image)

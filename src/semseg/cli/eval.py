@@ -53,16 +53,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "on CamVid)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     add_threads_argument(p)
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the network in eager PyTorch or as its cached ONNX export under "
+                        "ONNX Runtime (default torch)")
     p.add_argument("--json", dest="json_path", help="write the full report as JSON here")
     p.add_argument("--confusion-png", help="write the row-normalized confusion matrix PNG here")
     p.set_defaults(func=run)
 
 
-def _load(name_or_path: str, device: str):
+def _load(name_or_path: str, device: str, runtime: str = "torch"):
     from semseg.inference import Segmenter
 
-    seg = Segmenter.from_pretrained(name_or_path, device=device)
-    return seg.model, seg.spec
+    seg = Segmenter.from_pretrained(name_or_path, device=device, runtime=runtime)
+    return seg.net, seg.spec
 
 
 def _dataset(args: argparse.Namespace, info):
@@ -187,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         from semseg.errors import ConfigError
 
         raise ConfigError("--map-predictions and --label-map are opposite directions; use one")
-    model, spec = _load(args.model, args.device)
+    model, spec = _load(args.model, args.device, args.runtime)
     ds, data_info = _dataset(args, spec.info)
     input_size = spec.input_size if args.input_size is None else (
         None if args.input_size == "native" else args.input_size)

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", metavar="NAME,...", help="overlay only these classes")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     add_threads_argument(p)
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the network in eager PyTorch or as its cached ONNX export under "
+                        "ONNX Runtime (default torch)")
     p.add_argument("--batch-size", type=int, default=4, metavar="N", help="images per forward")
     p.add_argument("--camera", type=int, metavar="INDEX", help="read frames from this webcam")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop a camera after N frames")
@@ -169,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     from semseg.visualize import class_ids
 
     set_threads(args.threads)
-    segmenter = Segmenter.from_pretrained(args.model, device=args.device)
+    segmenter = Segmenter.from_pretrained(args.model, device=args.device, runtime=args.runtime)
     if opts.classes is not None:
         class_ids(opts.classes, segmenter.info.classes)  # unknown names fail before any write
     kwargs = {"tta": args.tta, "scales": opts.scales, "window": opts.window}
