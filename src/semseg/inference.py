@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import os
@@ -93,13 +94,53 @@ def _run_once(
     stride: int,
     window: tuple[int, int] | None,
     overlap: float,
+    resize_back: bool = True,
 ) -> torch.Tensor:
     """Logits at ``x``'s size from one view: window tiles, a fixed input size, or padding."""
     if window is not None:
         return _window_run(model, x, window, overlap, stride)
     if input_size is not None:
-        return resize_to(model(resize_to(x, input_size)), x.shape[-2:])
+        logits = model(resize_to(x, input_size))  # (N, K, *input_size)
+        return resize_to(logits, x.shape[-2:]) if resize_back else logits
     return _pad_run(model, x, stride)
+
+
+@functools.lru_cache(maxsize=32)
+def _bilinear_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, ...]:
+    """Source indices i0, i1 and weights w0, w1 of ``F.interpolate`` (bilinear,
+    align_corners=False) along one axis: out[j] = w0[j] * in[i0[j]] + w1[j] * in[i1[j]]."""
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
+    i0 = src.floor().long().clamp_max(n_in - 1)
+    i1 = (i0 + 1).clamp_max(n_in - 1)
+    w1 = (src - i0).float()
+    return i0, i1, 1 - w1, w1
+
+
+def upsampled_argmax(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``resize_to(logits, size).argmax(1)`` (N, H, W) without resizing all K channels.
+
+    A bilinear output pixel is a convex combination of 4 input pixels; where those 4 share one
+    argmax class, the combination has that argmax too (each inequality l_c >= l_k survives the
+    weighted sum). Only pixels whose 4 sources disagree (class boundaries, a few percent) are
+    interpolated over the K channels. Equal to the full resize up to float rounding at ties.
+    """
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits.max(1).indices  # torch's max(1) is several times faster than argmax(1)
+    (y0, y1, wy0, wy1), (x0, x1, wx0, wx1) = (
+        _bilinear_taps(n, m) for n, m in zip(logits.shape[-2:], size, strict=True))
+    labels = logits.max(1).indices  # (N, h, w)
+    top, bottom = labels[:, y0], labels[:, y1]  # (N, H, w)
+    out = top[:, :, x0]  # (N, H, W)
+    differ = (out != top[:, :, x1]) | (out != bottom[:, :, x0]) | (out != bottom[:, :, x1])
+    n, yy, xx = differ.nonzero(as_tuple=True)  # (M,) each
+    if n.numel():
+        px = logits.permute(0, 2, 3, 1)  # (N, h, w, K)
+        mixed = (px[n, y0[yy], x0[xx]] * (wy0[yy] * wx0[xx])[:, None]
+                 + px[n, y0[yy], x1[xx]] * (wy0[yy] * wx1[xx])[:, None]
+                 + px[n, y1[yy], x0[xx]] * (wy1[yy] * wx0[xx])[:, None]
+                 + px[n, y1[yy], x1[xx]] * (wy1[yy] * wx1[xx])[:, None])  # (M, K)
+        out[n, yy, xx] = mixed.max(1).indices
+    return out
 
 
 def _check_options(scales: Sequence[float], window: tuple[int, int] | None, overlap: float,
@@ -128,6 +169,7 @@ def infer_logits(
     flip: bool = False,
     window: tuple[int, int] | None = None,
     overlap: float = 1 / 3,
+    resize_back: bool = True,
 ) -> torch.Tensor:
     """Logits (N, K, H, W) at the size of the normalized batch ``x`` (N, C, H, W).
 
@@ -142,6 +184,7 @@ def infer_logits(
     overlap; for images much larger than the training crops (``window`` takes precedence over
     ``input_size``, and each tile is padded to ``stride``). The model runs in eval mode under
     ``torch.inference_mode``; its previous train/eval mode is restored afterwards.
+    ``resize_back=False`` leaves one view's logits at ``input_size`` (the caller resizes).
     """
     _check_options(scales, window, overlap, stride)
     size = tuple(x.shape[-2:])
@@ -151,7 +194,7 @@ def infer_logits(
     try:
         with torch.inference_mode():
             if views == [(1.0, False)]:
-                return _run_once(model, x, input_size, stride, window, overlap)
+                return _run_once(model, x, input_size, stride, window, overlap, resize_back)
             total = None
             for s, f in views:
                 xs = x if s == 1.0 else resize_to(x, _scaled(size, s))  # (N, C, sH, sW)
@@ -187,6 +230,12 @@ def _device(device: str | torch.device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {str(device)!r}: no CUDA device is available (use --device cpu)")
     return dev
+
+
+def _softmax_at(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """(1, C, h, w) logits -> (C, H, W) float32 softmax at ``size`` (a result's lazy probs)."""
+    with torch.inference_mode():
+        return resize_to(logits, size).softmax(1)[0].cpu().numpy()
 
 
 def _uncertainty_maps(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -296,16 +345,23 @@ class Segmenter:
         c = self.info.num_classes
         uncertainty: dict[str, list[np.ndarray]] = {}
         if mc_samples > 0:
-            probs, uncertainty = self._mc_probs(x, mc_samples)  # (N, C, H, W)
+            mc, uncertainty = self._mc_probs(x, mc_samples)  # (N, C, H, W)
+            probs = list(mc.cpu().numpy())  # N x (C, H, W)
+            masks = mc.max(1).indices.cpu().numpy()  # (N, H, W)
         else:
+            # Logits stay at the network's input size: the mask needs the full-size logits only
+            # at class boundaries (upsampled_argmax), and the probabilities are computed when a
+            # caller reads them. Extra outputs (spec.num_outputs) are dropped.
             logits = infer_logits(self.net, x, input_size=self.spec.input_size,
-                                  stride=self.stride, scales=scales, flip=flip, window=window)
-            probs = logits[:, :c].float().softmax(1)  # (N, C, H, W); extra outputs dropped
-        probs_np = probs.cpu().numpy().astype(np.float32)
-        masks = probs_np.argmax(1).astype(np.int64)  # (N, H, W)
+                                  stride=self.stride, scales=scales, flip=flip, window=window,
+                                  resize_back=False)[:, :c].float()  # (N, C, h, w)
+            size = tuple(x.shape[-2:])
+            masks = upsampled_argmax(logits, size).cpu().numpy()  # (N, H, W)
+            probs = [functools.partial(_softmax_at, logits[i:i + 1], size)
+                     for i in range(len(arrays))]
         return [
             SegmentationResult(
-                image=a, mask=masks[i], probs=probs_np[i], info=self.info,
+                image=a, mask=masks[i], probs=probs[i], info=self.info,
                 uncertainty={k: v[i] for k, v in uncertainty.items()} or None,
             )
             for i, a in enumerate(arrays)
