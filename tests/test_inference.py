@@ -274,20 +274,6 @@ def test_zoo_unet_release_predicts_odd_sizes(tmp_path):
     assert tiled.mask.shape == (97, 131)
 
 
-@pytest.mark.parametrize(("low", "size"), [((24, 32), (36, 48)), ((36, 48), (24, 32)),
-                                           ((7, 9), (50, 13)), ((5, 5), (5, 5))])
-def test_upsampled_argmax_equals_resize_then_argmax(low, size) -> None:
-    from semseg.inference import upsampled_argmax
-    from semseg.models.layers import resize_to
-
-    torch.manual_seed(0)
-    # smooth logits (few boundaries) plus noise (many): both branches of the shortcut
-    for logits in (torch.randn(2, 5, *low),
-                   resize_to(torch.randn(2, 5, 3, 3), low) + 0.01 * torch.randn(2, 5, *low)):
-        want = resize_to(logits, size).argmax(1)
-        assert torch.equal(upsampled_argmax(logits, size), want)
-
-
 def test_default_model_masks_equal_the_full_softmax_argmax(camvid_root) -> None:
     from semseg.data.transforms import normalize_image
     from semseg.imageio import read_image

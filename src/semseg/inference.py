@@ -105,42 +105,14 @@ def _run_once(
     return _pad_run(model, x, stride)
 
 
-@functools.lru_cache(maxsize=32)
-def _bilinear_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, ...]:
-    """Source indices i0, i1 and weights w0, w1 of ``F.interpolate`` (bilinear,
-    align_corners=False) along one axis: out[j] = w0[j] * in[i0[j]] + w1[j] * in[i1[j]]."""
-    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
-    i0 = src.floor().long().clamp_max(n_in - 1)
-    i1 = (i0 + 1).clamp_max(n_in - 1)
-    w1 = (src - i0).float()
-    return i0, i1, 1 - w1, w1
+def class_map(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, H, W) int64 argmax over classes of ``logits`` (N, K, h, w) resized to ``size``.
 
-
-def upsampled_argmax(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``resize_to(logits, size).argmax(1)`` (N, H, W) without resizing all K channels.
-
-    A bilinear output pixel is a convex combination of 4 input pixels; where those 4 share one
-    argmax class, the combination has that argmax too (each inequality l_c >= l_k survives the
-    weighted sum). Only pixels whose 4 sources disagree (class boundaries, a few percent) are
-    interpolated over the K channels. Equal to the full resize up to float rounding at ties.
+    The argmax of the logits is the argmax of their softmax, so no softmax is computed; and
+    ``max(1).indices`` is used because torch's ``argmax(1)`` over the channels of an NCHW tensor
+    was measured several times slower (benchmarks/latency.py --profile).
     """
-    if tuple(logits.shape[-2:]) == tuple(size):
-        return logits.max(1).indices  # torch's max(1) is several times faster than argmax(1)
-    (y0, y1, wy0, wy1), (x0, x1, wx0, wx1) = (
-        _bilinear_taps(n, m) for n, m in zip(logits.shape[-2:], size, strict=True))
-    labels = logits.max(1).indices  # (N, h, w)
-    top, bottom = labels[:, y0], labels[:, y1]  # (N, H, w)
-    out = top[:, :, x0]  # (N, H, W)
-    differ = (out != top[:, :, x1]) | (out != bottom[:, :, x0]) | (out != bottom[:, :, x1])
-    n, yy, xx = differ.nonzero(as_tuple=True)  # (M,) each
-    if n.numel():
-        px = logits.permute(0, 2, 3, 1)  # (N, h, w, K)
-        mixed = (px[n, y0[yy], x0[xx]] * (wy0[yy] * wx0[xx])[:, None]
-                 + px[n, y0[yy], x1[xx]] * (wy0[yy] * wx1[xx])[:, None]
-                 + px[n, y1[yy], x0[xx]] * (wy1[yy] * wx0[xx])[:, None]
-                 + px[n, y1[yy], x1[xx]] * (wy1[yy] * wx1[xx])[:, None])  # (M, K)
-        out[n, yy, xx] = mixed.max(1).indices
-    return out
+    return resize_to(logits, size).max(1).indices
 
 
 def _check_options(scales: Sequence[float], window: tuple[int, int] | None, overlap: float,
@@ -349,14 +321,14 @@ class Segmenter:
             probs = list(mc.cpu().numpy())  # N x (C, H, W)
             masks = mc.max(1).indices.cpu().numpy()  # (N, H, W)
         else:
-            # Logits stay at the network's input size: the mask needs the full-size logits only
-            # at class boundaries (upsampled_argmax), and the probabilities are computed when a
-            # caller reads them. Extra outputs (spec.num_outputs) are dropped.
+            # The mask needs no softmax; the probabilities are computed (from the logits at the
+            # network's input size) only when a caller reads them. Extra outputs
+            # (spec.num_outputs) are dropped.
             logits = infer_logits(self.net, x, input_size=self.spec.input_size,
                                   stride=self.stride, scales=scales, flip=flip, window=window,
                                   resize_back=False)[:, :c].float()  # (N, C, h, w)
             size = tuple(x.shape[-2:])
-            masks = upsampled_argmax(logits, size).cpu().numpy()  # (N, H, W)
+            masks = class_map(logits, size).cpu().numpy()  # (N, H, W)
             probs = [functools.partial(_softmax_at, logits[i:i + 1], size)
                      for i in range(len(arrays))]
         return [
