@@ -101,6 +101,7 @@ def onnx_session(path: str | os.PathLike[str], threads: int | None = None,
     options.inter_op_num_threads = 1  # one model, run sequentially: all threads inside ops
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: graph-cleanup warnings are not the user's
     return ort.InferenceSession(str(path), options, providers=[provider])
 
 
