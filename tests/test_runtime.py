@@ -98,6 +98,20 @@ def test_predict_cli_segment_and_pixellib_take_runtime(default_pair, tmp_path: P
     assert pixellib._engine.segmenter("pascalvoc").runtime == "onnxruntime"
 
 
+def test_eval_runtime_onnxruntime_scores_like_torch(default_pair, camvid_root: Path,
+                                                     tmp_path: Path) -> None:
+    import json
+
+    scores = {}
+    for rt in ("torch", "onnxruntime"):
+        out = tmp_path / f"{rt}.json"
+        assert cli_main(["eval", "default", "--data", str(camvid_root), "--limit", "2",
+                         "--boundary-tolerance", "-1", "--runtime", rt, "--threads", "1",
+                         "--json", str(out)]) == 0
+        scores[rt] = json.loads(out.read_text())
+    assert scores["onnxruntime"]["miou"] == pytest.approx(scores["torch"]["miou"], abs=1e-3)
+
+
 class Conv(nn.Module):
     """Convolutions and size-relative resizing only: traceable with dynamic height/width."""
 
