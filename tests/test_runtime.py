@@ -96,6 +96,11 @@ def test_predict_cli_segment_and_pixellib_take_runtime(default_pair, tmp_path: P
     pixellib = semantic_segmentation(runtime="onnxruntime", color_order="rgb")
     pixellib.load_pascalvoc_model(str(DEFAULT_FILE))
     assert pixellib._engine.segmenter("pascalvoc").runtime == "onnxruntime"
+    segvalues, picture = pixellib.segmentAsPascalvoc(str(STREET))
+    assert picture.shape == (360, 480, 3)
+    ids, counts = np.unique(expected, return_counts=True)
+    assert segvalues["class_ids"].tolist() == ids.tolist()
+    assert segvalues["ratios"] == pytest.approx(100 * counts / expected.size, abs=0.1)
 
 
 def test_eval_runtime_onnxruntime_scores_like_torch(default_pair, camvid_root: Path,
