@@ -61,11 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _load(name_or_path: str, device: str, runtime: str = "torch"):
+def _load(name_or_path: str, device: str):
     from semseg.inference import Segmenter
 
-    seg = Segmenter.from_pretrained(name_or_path, device=device, runtime=runtime)
-    return seg.net, seg.spec
+    seg = Segmenter.from_pretrained(name_or_path, device=device)
+    return seg.model, seg.spec
 
 
 def _dataset(args: argparse.Namespace, info):
@@ -190,7 +190,11 @@ def run(args: argparse.Namespace) -> int:
         from semseg.errors import ConfigError
 
         raise ConfigError("--map-predictions and --label-map are opposite directions; use one")
-    model, spec = _load(args.model, args.device, args.runtime)
+    model, spec = _load(args.model, args.device)
+    if args.runtime == "onnxruntime":  # the same network, exported and run by ONNX Runtime
+        from semseg.runtime import OnnxModel
+
+        model = OnnxModel(model, spec, device=args.device)
     ds, data_info = _dataset(args, spec.info)
     input_size = spec.input_size if args.input_size is None else (
         None if args.input_size == "native" else args.input_size)
