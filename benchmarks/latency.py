@@ -4,6 +4,14 @@ Run from the repository root:
 
     PYTHONPATH=src python benchmarks/latency.py default --threads 2
     PYTHONPATH=src python benchmarks/latency.py runs/camvid-litefpn/best.pt --markdown
+    PYTHONPATH=src python benchmarks/latency.py default --end-to-end --threads 1,2 --profile
+
+``--end-to-end`` times ``Segmenter.predict`` on a 360x480 RGB frame already in memory (the
+bundled CamVid val frame, or ``--frame``): normalize, resize to the model's input size, network,
+mask at the frame's size, result out; every runtime and thread count in ``--threads`` (comma
+list), in interleaved rounds so that a change of machine load hits all of them alike. The
+1-minute load average before and after each is printed beside it. ``--profile`` adds the time of
+each stage of that pipeline (same functions, called one by one; eager torch).
 
 MODEL is an architecture name (random init), a checkpoint or a pretrained name. Measurements come
 from ``semseg.benchmark`` (the same code as ``semseg bench``): GFLOPs from
@@ -16,11 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from semseg.benchmark import BenchReport, benchmark, load_any
+import numpy as np
+import torch
+
+from semseg.benchmark import BenchReport, benchmark, environment, latency_stats, load_any
 from semseg.cli.bench import RUNTIME_CHOICES, parse_size
+
+STREET = Path(__file__).resolve().parents[1] / "src" / "semseg" / "assets" / "street.jpg"
 
 
 def summary_lines(report: BenchReport) -> list[str]:
@@ -55,22 +71,131 @@ def markdown(report: BenchReport) -> str:
     return "\n".join(rows) + "\n\n" + caption
 
 
+def _timed(fn: Callable[[], object], iters: int) -> list[float]:
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def end_to_end(model: str, frame: np.ndarray, runtimes: tuple[str, ...], threads: list[int],
+               warmup: int, iters: int, rounds: int = 5) -> list[dict]:
+    """p50/p90 of ``Segmenter.predict(frame)`` per (runtime, threads), interleaved in rounds."""
+    from semseg.inference import Segmenter
+
+    configs = []
+    for runtime in runtimes:
+        for n in threads:
+            torch.set_num_threads(n)  # an ONNX Runtime session takes torch's count when made
+            seg = Segmenter.from_pretrained(model, runtime=runtime)
+            _timed(lambda seg=seg: seg.predict(frame).mask, warmup)
+            configs.append({"runtime": runtime, "threads": n, "seg": seg, "times": [],
+                            "load": []})
+    per_round = max(1, iters // rounds)
+    for _ in range(rounds):
+        for c in configs:
+            torch.set_num_threads(c["threads"])
+            before = os.getloadavg()[0]
+            c["times"] += _timed(lambda seg=c["seg"]: seg.predict(frame).mask, per_round)
+            c["load"] += [before, os.getloadavg()[0]]
+    return [{"runtime": c["runtime"], "threads": c["threads"],
+             **latency_stats(c["times"], 1), "runs": len(c["times"]),
+             "load_min": min(c["load"]), "load_max": max(c["load"])} for c in configs]
+
+
+def profile(model: str, frame: np.ndarray, threads: int, iters: int) -> list[tuple[str, float]]:
+    """Median ms of each end-to-end stage (eager torch), and of the former post-processing."""
+    from semseg.data.transforms import normalize_image
+    from semseg.inference import Segmenter, class_map
+    from semseg.models.layers import resize_to
+
+    torch.set_num_threads(threads)
+    seg = Segmenter.from_pretrained(model)
+    size, c = frame.shape[:2], seg.info.num_classes
+    in_size = seg.spec.input_size or size
+    x = normalize_image(frame, seg.info)[None]  # (1, 3, H, W)
+    xs = resize_to(x, in_size)
+    with torch.inference_mode():
+        low = seg.model(xs)[:, :c]  # (1, K, h, w)
+        full = resize_to(low, size)  # (1, K, H, W)
+        stages = {
+            "normalize (uint8 HWC -> float CHW)": lambda: normalize_image(frame, seg.info),
+            f"resize frame to {in_size[0]}x{in_size[1]}": lambda: resize_to(x, in_size),
+            "network (eager)": lambda: seg.model(xs),
+            "mask: class_map = resize + max(1).indices (now)": lambda: class_map(low, size),
+            f"resize {c} logit channels to {size[0]}x{size[1]}": lambda: resize_to(low, size),
+            "softmax at full size": lambda: full.softmax(1),
+            "probs to numpy + float32 copy": lambda: full.numpy().astype(np.float32),
+            "numpy argmax over classes": lambda: full.numpy().argmax(1).astype(np.int64),
+            "torch argmax(1) over classes": lambda: full.argmax(1),
+            "former post-processing (resize, softmax, numpy, argmax)": lambda: (
+                resize_to(low, size).softmax(1).numpy().astype(np.float32).argmax(1)),
+            "result.probs on first read (now lazy)": lambda: resize_to(low, size).softmax(1),
+        }
+        for fn in stages.values():
+            _timed(fn, 3)
+        out = [(name, 1000 * float(np.median(_timed(fn, iters)))) for name, fn in stages.items()]
+    out.append(("Segmenter.predict total", 1000 * float(np.median(
+        _timed(lambda: seg.predict(frame).mask, iters)))))
+    return out
+
+
+def run_end_to_end(args: argparse.Namespace, threads: list[int]) -> int:
+    """The ``--end-to-end`` mode: a Markdown table with its conditions, optionally a profile."""
+    from semseg.imageio import read_image
+
+    frame = read_image(args.frame)
+    rows = end_to_end(args.model, frame, RUNTIME_CHOICES[args.runtime], threads, args.warmup,
+                      args.iters)
+    env = environment("cpu")
+    h, w = frame.shape[:2]
+    print("| runtime | threads | p50 ms | p90 ms | mean ms | runs | load average (1 min) |\n"
+          "|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['runtime']} | {r['threads']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+              f"{r['mean_ms']:.1f} | {r['runs']} | {r['load_min']:.2f}-{r['load_max']:.2f} |")
+    print(f"\nSegmenter.predict({args.model!r}) on a {h}x{w} frame in memory, mask out; "
+          f"{env['cpu']} ({env['cpu_count']} cores), torch {env['torch']}, onnxruntime "
+          f"{env['onnxruntime']}; {args.warmup} warm-up runs, then runs interleaved in rounds.")
+    if args.profile:
+        print(f"\n| stage ({threads[0]} thread(s), eager torch) | median ms |\n|---|---:|")
+        for name, ms in profile(args.model, frame, threads[0], args.iters):
+            print(f"| {name} | {ms:.1f} |")
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "environment": env}, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure and print."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", help="architecture name, checkpoint or pretrained name")
     p.add_argument("--size", default="360x480", help="input HxW (default 360x480)")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    p.add_argument("--threads", default="2",
+                   help="CPU threads (default 2); with --end-to-end a list such as 1,2")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--runtime", default="both", choices=list(RUNTIME_CHOICES))
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--iters", type=int, default=50)
     p.add_argument("--json", help="also write the full report as JSON here")
     p.add_argument("--markdown", action="store_true", help="print a model-card table instead")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="time Segmenter.predict on a frame (see the module docstring)")
+    p.add_argument("--frame", default=str(STREET), help="frame for --end-to-end (default: the "
+                   "bundled 360x480 CamVid val frame)")
+    p.add_argument("--profile", action="store_true", help="with --end-to-end: time each stage")
     args = p.parse_args(argv)
+    threads = [int(t) for t in args.threads.split(",")]
+    if args.end_to_end:
+        return run_end_to_end(args, threads)
+    if len(threads) != 1:
+        p.error("--threads takes one number without --end-to-end")
     report = benchmark(load_any(args.model), size=parse_size(args.size), batch=args.batch,
-                       threads=args.threads, device=args.device,
+                       threads=threads[0], device=args.device,
                        runtimes=RUNTIME_CHOICES[args.runtime], warmup=args.warmup,
                        iters=args.iters)
     if args.json:

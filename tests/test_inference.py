@@ -272,3 +272,44 @@ def test_zoo_unet_release_predicts_odd_sizes(tmp_path):
     np.testing.assert_allclose(res.probs.sum(0), 1.0, atol=1e-5)
     tiled = seg.predict(_image(97, 131), window=(64, 64))
     assert tiled.mask.shape == (97, 131)
+
+
+def test_default_model_masks_equal_the_full_softmax_argmax(camvid_root) -> None:
+    from semseg.data.transforms import normalize_image
+    from semseg.imageio import read_image
+    from semseg.models.layers import resize_to
+
+    seg = Segmenter.from_pretrained("default")
+    frames = sorted((camvid_root / "val").glob("*.png"))[::25][:4]
+    for frame in frames:
+        image = read_image(frame)
+        result = seg.predict(image)
+        x = normalize_image(image, seg.info)[None]
+        with torch.inference_mode():  # the reference: every class resized, softmax, argmax
+            logits = resize_to(seg.model(resize_to(x, seg.spec.input_size)), image.shape[:2])
+        probs = logits.softmax(1)[0].numpy()
+        assert np.array_equal(result.mask, probs.argmax(0))
+        np.testing.assert_allclose(result.probs, probs, atol=1e-6)
+
+
+def test_result_probs_are_computed_once_on_first_read() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from semseg.result import SegmentationResult
+
+    calls = []
+    probs = np.full((3, 2, 2), 1 / 3, np.float32)
+
+    def compute() -> np.ndarray:
+        calls.append(1)
+        return probs
+
+    res = SegmentationResult(image=np.zeros((2, 2, 3), np.uint8), mask=np.zeros((2, 2), np.int64),
+                             probs=compute, info=INFO)
+    assert calls == []
+    assert res.probs is probs and res.probs is probs and calls == [1]
+    with pytest.raises(FrozenInstanceError):
+        res.probs = probs  # type: ignore[misc]
+    plain = SegmentationResult(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.int64), probs,
+                               INFO)
+    assert plain.probs is probs

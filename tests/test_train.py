@@ -17,7 +17,14 @@ import torch
 from semseg.checkpoint import load_checkpoint, load_model
 from semseg.cli import main as cli_main
 from semseg.config import TrainConfig
-from semseg.train import build_scheduler, main, train_calibration_step_s
+from semseg.losses import CrossEntropy, FocalLoss, LovaszSoftmax, WeightedSum
+from semseg.train import (
+    build_criterion,
+    build_datasets,
+    build_scheduler,
+    main,
+    train_calibration_step_s,
+)
 
 SEMSEG = str(Path(sys.executable).parent / "semseg")
 TINY = ["--arch", "litefpn", "--arch-kwargs", '{"decoder_channels": 16}', "--no-pretrained",
@@ -172,3 +179,20 @@ def test_non_finite_loss_is_a_one_line_error(camvid_root: Path, tmp_path: Path, 
                        r"learning rate \(now [0-9.e-]+\), raise warmup_epochs"):
         main(tiny_config(camvid_root, tmp_path / "run"))
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_config_loss_reaches_the_criterion_and_trains(camvid_root: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(camvid_root, tmp_path / "run", loss="ce+0.5*lovasz", steps_per_epoch=1)
+    train_ds, _, info = build_datasets(cfg)
+    criterion = build_criterion(cfg, train_ds, info.num_classes, info.ignore_index)
+    assert isinstance(criterion, WeightedSum) and criterion.weights == [1.0, 0.5]
+    ce, lovasz = criterion.terms
+    assert isinstance(ce, CrossEntropy) and ce.weight is not None  # ENet class weights
+    assert isinstance(lovasz, LovaszSoftmax)
+    focal = build_criterion(TrainConfig(loss="focal", class_weighting="none", focal_gamma=1.0),
+                            train_ds, info.num_classes, info.ignore_index)
+    assert isinstance(focal, FocalLoss) and focal.gamma == 1.0 and focal.weight is None
+    summary = main(cfg)
+    assert summary["finished"]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["loss"] == "ce+0.5*lovasz"

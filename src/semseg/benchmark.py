@@ -228,26 +228,10 @@ def bench_torch(model: nn.Module, x: torch.Tensor, warmup: int, iters: int,
                          load_average_after=after, threads=threads)
 
 
-def onnx_session(path: Path, threads: int, device: str) -> Any:
-    """An ONNX Runtime session with ``threads`` intra-op threads on the CPU or CUDA provider."""
-    import onnxruntime as ort
-
-    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
-    if provider not in ort.get_available_providers():
-        raise ConfigError(f"onnxruntime {ort.__version__} has no {provider} here; available: "
-                          f"{', '.join(ort.get_available_providers())}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1  # one model, run sequentially: all threads inside ops
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=[provider])
-
-
 def bench_onnxruntime(loaded: LoadedModel, x: torch.Tensor, warmup: int, iters: int,
                       threads: int, device: str) -> RuntimeResult:
     """Export ``loaded`` to a temporary ONNX file and time ONNX Runtime on ``x``."""
-    from semseg.export import INPUT_NAME, export_onnx
+    from semseg.export import INPUT_NAME, export_onnx, onnx_session
 
     model = loaded.model.cpu()
     with tempfile.TemporaryDirectory(prefix="semseg-bench-") as tmp:

@@ -52,6 +52,9 @@ class TrainConfig:
     poly_power: float = 0.9
     class_weighting: str = "enet"  # enet (1/ln(1.02 + p)) | none
     ohem_thresh: float | None = None  # keep pixels with p_true below this (e.g. 0.7)
+    loss: str = "ce"  # ce | dice | lovasz | focal, or a weighted sum such as "ce+0.5*lovasz";
+    # class weights apply to ce and focal, ohem_thresh to ce (see semseg.losses.build_loss)
+    focal_gamma: float = 2.0  # focusing exponent of the focal term (0: cross-entropy)
     # runtime
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # mixed precision, CUDA only
@@ -62,7 +65,8 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between last.pt saves (the last epoch always saves)
     steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests)
     out_dir: str = "runs/camvid-litefpn"
-    threads: int | None = None  # torch CPU threads (None: torch default)
+    threads: int | None = None  # torch CPU threads (None: semseg.threads.default_threads()
+    # in `semseg train`; torch's default when calling train.main directly)
     # distributed (torchrun): batch_size above is the global batch, split over the processes
     sync_bn: bool = False  # SyncBatchNorm across processes (CUDA only)
     dist_timeout_s: float = 600.0  # a collective waiting longer fails the job
@@ -84,9 +88,13 @@ class TrainConfig:
             "crop_size": len(self.crop_size) == 2 and min(self.crop_size) >= 8,
             "dist_timeout_s": self.dist_timeout_s > 0,
         }
+        checks["focal_gamma"] = self.focal_gamma >= 0
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"invalid {name}: {getattr(self, name)!r}")
+        from semseg.losses import parse_loss  # imported here: config stays light to import
+
+        parse_loss(self.loss)  # raises ConfigError naming the bad term
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict."""

@@ -151,9 +151,12 @@ class GlobalMeanLoss(nn.Module):
 
 def global_mean_loss(criterion: nn.Module, env: DistEnv) -> nn.Module:
     """``criterion`` rescaled to the global batch under DDP (plain cross-entropy only: with
-    OHEM the kept pixels depend on the predictions, and each rank keeps its own mean)."""
-    if not env.enabled or getattr(criterion, "ohem_thresh", None) is not None \
-            or not hasattr(criterion, "ignore_index"):
+    OHEM the kept pixels depend on the predictions, and Dice, Lovasz, focal and sums of losses
+    are not means over pixels, so each rank keeps its own value and DDP averages them)."""
+    from semseg.losses import CrossEntropy
+
+    if not env.enabled or type(criterion) is not CrossEntropy \
+            or criterion.ohem_thresh is not None:
         return criterion
     return GlobalMeanLoss(criterion, env)
 

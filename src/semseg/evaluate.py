@@ -45,7 +45,8 @@ def evaluate(
     for images, masks in batches:
         images, masks = images.to(device), masks.to(device)
         logits = logits_fn(model, images, tuple(masks.shape[-2:]))  # (N, K, H, W)
-        pred = logits[:, :num_classes].argmax(1)  # (N, H, W)
+        # max(1).indices == argmax(1), several times faster over NCHW channels on the CPU
+        pred = logits[:, :num_classes].max(1).indices  # (N, H, W)
         cm.update(pred, masks)
         if bf is not None:
             bf.update(pred, masks)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,8 +36,14 @@ def export_onnx(
     in_channels: int = 3,
     opset: int = 17,
     dynamic_batch: bool = True,
+    dynamic_size: bool = False,
 ) -> Path:
-    """Write ``model`` (in eval mode) as ONNX to ``path`` atomically; returns the path."""
+    """Write ``model`` (in eval mode) as ONNX to ``path`` atomically; returns the path.
+
+    ``dynamic_size`` also marks height and width dynamic; whether the traced graph is right at
+    other sizes depends on the architecture (shape arithmetic in Python becomes constant), so
+    callers check it (``semseg.runtime`` does).
+    """
     h, w = input_size
     if h < 1 or w < 1 or in_channels < 1:
         raise ConfigError(f"input_size and in_channels must be positive, got {input_size}, "
@@ -47,7 +54,9 @@ def export_onnx(
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     dummy = torch.zeros(1, in_channels, h, w, device=device)
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    dims = ({0: "batch"} if dynamic_batch else {}) | ({2: "height", 3: "width"}
+                                                     if dynamic_size else {})
+    axes = {INPUT_NAME: dims, OUTPUT_NAME: dims} if dims else None
     was_training = model.training
     model.eval()
     try:
@@ -68,16 +77,40 @@ def export_onnx(
     return path
 
 
+def require_onnxruntime() -> Any:
+    """The ``onnxruntime`` module; a ``ConfigError`` saying how to install it when missing."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError("ONNX Runtime is not installed: pip install onnxruntime (or "
+                          "pip install 'semseg[onnx]'), or use runtime 'torch'") from None
+    return onnxruntime
+
+
+def onnx_session(path: str | os.PathLike[str], threads: int | None = None,
+                 device: str = "cpu") -> Any:
+    """An ONNX Runtime session with ``threads`` intra-op threads (default: torch's count) on the
+    CPU or CUDA provider."""
+    ort = require_onnxruntime()
+    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    if provider not in ort.get_available_providers():
+        raise ConfigError(f"onnxruntime {ort.__version__} has no {provider} here; available: "
+                          f"{', '.join(ort.get_available_providers())}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1  # one model, run sequentially: all threads inside ops
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: graph-cleanup warnings are not the user's
+    return ort.InferenceSession(str(path), options, providers=[provider])
+
+
 def onnx_parity(model: nn.Module, path: str | os.PathLike[str], x: torch.Tensor) -> float:
     """Max absolute difference between eager (eval mode) and ONNX Runtime logits for ``x``."""
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"ONNX file {path} does not exist")
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ConfigError("onnx_parity needs onnxruntime: pip install onnxruntime") from None
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnx_session(path)
     graph_shape = session.get_inputs()[0].shape  # ints, or a name for the dynamic batch axis
     if any(isinstance(g, int) and g != s for g, s in zip(graph_shape, x.shape, strict=True)):
         raise ConfigError(f"input shape {tuple(x.shape)} does not fit the ONNX graph's "

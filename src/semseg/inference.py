@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import os
@@ -30,6 +31,7 @@ from semseg.errors import ConfigError, InputFileError, ModelError
 from semseg.imageio import read_image
 from semseg.models.layers import resize_to
 from semseg.result import SegmentationResult
+from semseg.runtime import OnnxModel, check_runtime
 
 DEFAULT_TTA_SCALES = (0.75, 1.0, 1.25)
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
@@ -92,13 +94,25 @@ def _run_once(
     stride: int,
     window: tuple[int, int] | None,
     overlap: float,
+    resize_back: bool = True,
 ) -> torch.Tensor:
     """Logits at ``x``'s size from one view: window tiles, a fixed input size, or padding."""
     if window is not None:
         return _window_run(model, x, window, overlap, stride)
     if input_size is not None:
-        return resize_to(model(resize_to(x, input_size)), x.shape[-2:])
+        logits = model(resize_to(x, input_size))  # (N, K, *input_size)
+        return resize_to(logits, x.shape[-2:]) if resize_back else logits
     return _pad_run(model, x, stride)
+
+
+def class_map(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, H, W) int64 argmax over classes of ``logits`` (N, K, h, w) resized to ``size``.
+
+    The argmax of the logits is the argmax of their softmax, so no softmax is computed; and
+    ``max(1).indices`` is used because torch's ``argmax(1)`` over the channels of an NCHW tensor
+    was measured several times slower (benchmarks/latency.py --profile).
+    """
+    return resize_to(logits, size).max(1).indices
 
 
 def _check_options(scales: Sequence[float], window: tuple[int, int] | None, overlap: float,
@@ -127,6 +141,7 @@ def infer_logits(
     flip: bool = False,
     window: tuple[int, int] | None = None,
     overlap: float = 1 / 3,
+    resize_back: bool = True,
 ) -> torch.Tensor:
     """Logits (N, K, H, W) at the size of the normalized batch ``x`` (N, C, H, W).
 
@@ -141,6 +156,7 @@ def infer_logits(
     overlap; for images much larger than the training crops (``window`` takes precedence over
     ``input_size``, and each tile is padded to ``stride``). The model runs in eval mode under
     ``torch.inference_mode``; its previous train/eval mode is restored afterwards.
+    ``resize_back=False`` leaves one view's logits at ``input_size`` (the caller resizes).
     """
     _check_options(scales, window, overlap, stride)
     size = tuple(x.shape[-2:])
@@ -150,7 +166,7 @@ def infer_logits(
     try:
         with torch.inference_mode():
             if views == [(1.0, False)]:
-                return _run_once(model, x, input_size, stride, window, overlap)
+                return _run_once(model, x, input_size, stride, window, overlap, resize_back)
             total = None
             for s, f in views:
                 xs = x if s == 1.0 else resize_to(x, _scaled(size, s))  # (N, C, sH, sW)
@@ -188,6 +204,12 @@ def _device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def _softmax_at(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """(1, C, h, w) logits -> (C, H, W) float32 softmax at ``size`` (a result's lazy probs)."""
+    with torch.inference_mode():
+        return resize_to(logits, size).softmax(1)[0].cpu().numpy()
+
+
 def _uncertainty_maps(t: torch.Tensor | None) -> torch.Tensor | None:
     """(N, [K,] h, w) map -> (N, 1, h, w); per-class maps (e.g. variance) are averaged."""
     if t is None:
@@ -202,13 +224,22 @@ class Segmenter:
     When the model has more outputs than the spec has classes (``spec.num_outputs``, e.g. a
     Cityscapes model with an extra "ignore" channel), the extra outputs are dropped before the
     softmax: they are never predicted, and ``probs`` are renormalized over the real classes.
+
+    ``runtime="onnxruntime"`` runs the network's ONNX export (made once, cached by weights hash,
+    input size, opset and torch version; see ``semseg.runtime``) with ONNX Runtime on torch's
+    thread count; pre- and post-processing are the same code as with ``runtime="torch"``.
     """
 
-    def __init__(self, model: nn.Module, spec: ModelSpec, device: str | torch.device = "cpu"):
+    def __init__(self, model: nn.Module, spec: ModelSpec, device: str | torch.device = "cpu",
+                 runtime: str = "torch"):
         self.device = _device(device)
+        self.runtime = check_runtime(runtime)
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.stride = 32  # the largest output stride of the zoo; padding to it suits all models
+        # What infer_logits calls: the eager model, or its ONNX graph behind the same call.
+        self.net = (self.model if runtime == "torch"
+                    else OnnxModel(self.model, spec, device=self.device.type))
 
     @property
     def info(self):
@@ -216,12 +247,13 @@ class Segmenter:
         return self.spec.info
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str = "cpu") -> Segmenter:
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device: str = "cpu",
+                        runtime: str = "torch") -> Segmenter:
         """Load a ``.pt``/``.safetensors`` file, or a named pretrained model via ``semseg.hub``."""
         path = Path(name_or_path)
         if path.is_file():
             model, spec, _ = load_model(path)
-            return cls(model, spec, device)
+            return cls(model, spec, device, runtime)
         name = str(name_or_path)
         if path.suffix in (".pt", ".pth", ".safetensors") or os.sep in name or "/" in name:
             raise InputFileError(f"{name}: model file not found")
@@ -233,7 +265,7 @@ class Segmenter:
         from semseg.hub import load_pretrained
 
         model, spec = load_pretrained(name)
-        return cls(model, spec, device)
+        return cls(model, spec, device, runtime)
 
     def predict(
         self,
@@ -264,6 +296,9 @@ class Segmenter:
         """
         if mc_samples < 0:
             raise ConfigError(f"mc_samples must be >= 0, got {mc_samples}")
+        if mc_samples and self.runtime != "torch":
+            raise ConfigError("Monte-Carlo dropout (mc_samples, --uncertainty) needs runtime "
+                              f"'torch'; the {self.runtime} graph has dropout removed")
         arrays = [_as_rgb(im) for im in images]
         scales = tuple(scales) if scales else (DEFAULT_TTA_SCALES if tta else (1.0,))
         results: list[SegmentationResult | None] = [None] * len(arrays)
@@ -282,16 +317,23 @@ class Segmenter:
         c = self.info.num_classes
         uncertainty: dict[str, list[np.ndarray]] = {}
         if mc_samples > 0:
-            probs, uncertainty = self._mc_probs(x, mc_samples)  # (N, C, H, W)
+            mc, uncertainty = self._mc_probs(x, mc_samples)  # (N, C, H, W)
+            probs = list(mc.cpu().numpy())  # N x (C, H, W)
+            masks = mc.max(1).indices.cpu().numpy()  # (N, H, W)
         else:
-            logits = infer_logits(self.model, x, input_size=self.spec.input_size,
-                                  stride=self.stride, scales=scales, flip=flip, window=window)
-            probs = logits[:, :c].float().softmax(1)  # (N, C, H, W); extra outputs dropped
-        probs_np = probs.cpu().numpy().astype(np.float32)
-        masks = probs_np.argmax(1).astype(np.int64)  # (N, H, W)
+            # The mask needs no softmax; the probabilities are computed (from the logits at the
+            # network's input size) only when a caller reads them. Extra outputs
+            # (spec.num_outputs) are dropped.
+            logits = infer_logits(self.net, x, input_size=self.spec.input_size,
+                                  stride=self.stride, scales=scales, flip=flip, window=window,
+                                  resize_back=False)[:, :c].float()  # (N, C, h, w)
+            size = tuple(x.shape[-2:])
+            masks = class_map(logits, size).cpu().numpy()  # (N, H, W)
+            probs = [functools.partial(_softmax_at, logits[i:i + 1], size)
+                     for i in range(len(arrays))]
         return [
             SegmentationResult(
-                image=a, mask=masks[i], probs=probs_np[i], info=self.info,
+                image=a, mask=masks[i], probs=probs[i], info=self.info,
                 uncertainty={k: v[i] for k, v in uncertainty.items()} or None,
             )
             for i, a in enumerate(arrays)

@@ -24,9 +24,10 @@ DEFAULT_MODEL = "espnetv2-voc"
 
 
 @functools.lru_cache(maxsize=4)
-def get_segmenter(model: str = DEFAULT_MODEL, device: str = "cpu") -> Segmenter:
+def get_segmenter(model: str = DEFAULT_MODEL, device: str = "cpu",
+                  runtime: str = "torch") -> Segmenter:
     """A ``Segmenter`` for a pretrained name or checkpoint path, loaded once per process."""
-    return Segmenter.from_pretrained(model, device=device)
+    return Segmenter.from_pretrained(model, device=device, runtime=runtime)
 
 
 def segment(
@@ -37,6 +38,7 @@ def segment(
     alpha: float = 0.5,
     classes: Iterable[str] | None = None,
     device: str = "cpu",
+    runtime: str = "torch",
 ) -> SegmentationResult:
     """Segment one image (path, RGB array or PIL image) and optionally save the picture.
 
@@ -44,9 +46,10 @@ def segment(
     legend (``overlay=True``) or the colour mask; any other ``output`` is a folder that receives
     ``<stem>_mask.png``, ``_color.png`` and ``_overlay.png``. ``classes`` limits the overlay to
     those class names. The model is loaded on first use and kept for later calls.
+    ``runtime="onnxruntime"`` runs the network with ONNX Runtime (see ``Segmenter``).
     """
     classes = list(classes) if classes is not None else None
-    result = get_segmenter(str(model), device).predict(image)
+    result = get_segmenter(str(model), device, runtime).predict(image)
     if output is None:
         return result
     out = Path(output)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,13 +32,37 @@ from semseg.visualize import (
 )
 
 
+class _Lazy:
+    """Dataclass field holding an array, or a function that computes it on first read.
+
+    ``Segmenter`` passes the probabilities as a function: most callers only need the mask,
+    and a full-resolution softmax over K classes costs as much as a light network.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            raise AttributeError(self.slot)  # tells dataclass: no default value
+        value = obj.__dict__[self.slot]
+        if callable(value):
+            value = obj.__dict__[self.slot] = value()
+        return value
+
+    def __set__(self, obj: Any, value: np.ndarray | Callable[[], np.ndarray]) -> None:
+        obj.__dict__[self.slot] = value
+
+
 @dataclass(frozen=True, eq=False)
 class SegmentationResult:
     """The prediction for one image; arrays are at the image's original size."""
 
     image: np.ndarray  # (H, W, 3) uint8 RGB, the input
     mask: np.ndarray  # (H, W) int64 class ids in 0..K-1
-    probs: np.ndarray  # (K, H, W) float32 softmax over the K classes of `info`
+    # (K, H, W) float32 softmax over the K classes of `info`; may be given as a function
+    # returning it, called on first access
+    probs: np.ndarray = _Lazy()  # type: ignore[assignment]
     info: DatasetInfo
     uncertainty: dict[str, np.ndarray] | None = None  # "entropy"/"variance" (H, W) with MC dropout
 

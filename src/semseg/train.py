@@ -33,7 +33,7 @@ from semseg.data.transforms import eval_transform, train_transform
 from semseg.errors import ConfigError, TrainingError
 from semseg.evaluate import evaluate
 from semseg.imageio import atomic_write
-from semseg.losses import CrossEntropy, class_pixel_counts, enet_class_weights
+from semseg.losses import build_loss, class_pixel_counts, enet_class_weights, parse_loss
 from semseg.train_log import TrainLog
 
 
@@ -76,12 +76,14 @@ def _base(ds):
 
 
 def build_criterion(cfg: TrainConfig, train_ds, num_classes: int, ignore: int) -> nn.Module:
-    """Cross-entropy with ENet class weights computed from the training masks."""
+    """``cfg.loss`` (default cross-entropy) with ENet class weights from the training masks."""
     weight = None
-    if cfg.class_weighting == "enet":
+    weighted = any(name in ("ce", "focal") for _, name in parse_loss(cfg.loss))
+    if cfg.class_weighting == "enet" and weighted:
         indices = train_ds.indices if isinstance(train_ds, Subset) else None
         weight = enet_class_weights(class_pixel_counts(_base(train_ds), num_classes, indices))
-    return CrossEntropy(weight, ignore_index=ignore, ohem_thresh=cfg.ohem_thresh)
+    return build_loss(cfg.loss, weight, ignore_index=ignore, ohem_thresh=cfg.ohem_thresh,
+                      focal_gamma=cfg.focal_gamma)
 
 
 def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from semseg.errors import ConfigError
 from semseg.filetypes import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
+from semseg.threads import add_threads_argument
 
 MODES = ("blur", "color", "image", "gray")  # same as semseg.background.MODES, kept torch-free
 
@@ -32,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feather", type=float, default=0.0, metavar="PX",
                    help="soften the cut with a Gaussian of this sigma (pixels)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_threads_argument(p)
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the network in eager PyTorch or as its cached ONNX export under "
+                        "ONNX Runtime (default torch)")
     p.set_defaults(func=run)
 
 
@@ -59,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from semseg.background import change_background
     from semseg.imageio import read_image, save_image
     from semseg.inference import Segmenter
+    from semseg.threads import set_threads
     from semseg.visualize import class_ids
 
     color = parse_color(args.color)
@@ -71,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     dests = _destinations(inputs, Path(args.output), args.mode)
     images = [read_image(p) for p in inputs]  # every input decodes before anything is written
     background = read_image(args.image) if args.mode == "image" else None
-    segmenter = Segmenter.from_pretrained(args.model, device=args.device)
+    set_threads(args.threads)
+    segmenter = Segmenter.from_pretrained(args.model, device=args.device, runtime=args.runtime)
     class_ids(classes, segmenter.info.classes)  # unknown names fail before any write
     for image, dest in zip(images, dests, strict=True):
         result = segmenter.predict(image)

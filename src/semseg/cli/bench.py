@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from semseg.threads import add_threads_argument
+
 RUNTIME_CHOICES = {"torch": ("torch",), "onnxruntime": ("onnxruntime",),
                    "both": ("torch", "onnxruntime")}
 
@@ -20,8 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  "pretrained name such as 'default'")
     p.add_argument("--size", default="360x480", help="input HxW (default 360x480)")
     p.add_argument("--batch", type=int, default=1, help="images per forward (default 1)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime "
-                                               "(default: torch's default)")
+    add_threads_argument(p)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--runtime", default="torch", choices=list(RUNTIME_CHOICES),
                    help="eager torch, ONNX Runtime, or both (default torch)")
@@ -97,14 +98,16 @@ def print_report(report: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the model, measure it, print a table or JSON."""
     from semseg.benchmark import benchmark, load_any
+    from semseg.threads import set_threads
 
     size = parse_size(args.size)
+    threads = set_threads(args.threads)
     model_args = parse_model_args(args.model_arg)
     loaded = load_any(args.model, num_classes=args.num_classes, arch_kwargs=model_args)
     # In JSON mode stdout must hold the JSON alone, whatever the exporters print.
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with quiet:
-        report = benchmark(loaded, size=size, batch=args.batch, threads=args.threads,
+        report = benchmark(loaded, size=size, batch=args.batch, threads=threads,
                            device=args.device, runtimes=RUNTIME_CHOICES[args.runtime],
                            warmup=args.warmup, iters=args.iters)
     text = json.dumps(report.to_dict(), indent=2)

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from semseg.threads import add_threads_argument
+
 
 def _scales(text: str) -> tuple[float, ...]:
     try:
@@ -50,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "summed into it with semseg.data.label_maps (e.g. a Cityscapes model "
                         "on CamVid)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    add_threads_argument(p)
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the network in eager PyTorch or as its cached ONNX export under "
+                        "ONNX Runtime (default torch)")
     p.add_argument("--json", dest="json_path", help="write the full report as JSON here")
     p.add_argument("--confusion-png", help="write the row-normalized confusion matrix PNG here")
     p.set_defaults(func=run)
@@ -181,12 +187,18 @@ def run(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
 
     from semseg.evaluate import evaluate
+    from semseg.threads import set_threads
 
+    set_threads(args.threads)
     if args.map_predictions and args.label_map:
         from semseg.errors import ConfigError
 
         raise ConfigError("--map-predictions and --label-map are opposite directions; use one")
     model, spec = _load(args.model, args.device)
+    if args.runtime == "onnxruntime":  # the same network, exported and run by ONNX Runtime
+        from semseg.runtime import OnnxModel
+
+        model = OnnxModel(model, spec, device=args.device)
     ds, data_info = _dataset(args, spec.info)
     input_size = spec.input_size if args.input_size is None else (
         None if args.input_size == "native" else args.input_size)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from semseg.threads import add_threads_argument
+
 PARITY_TOLERANCE = 1e-4  # max |eager - ONNX Runtime| logit difference accepted by --check
 
 
@@ -22,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"exit 1 when logits differ by more than {PARITY_TOLERANCE:g}")
     p.add_argument("--num-classes", type=int, default=11,
                    help="classes of a randomly initialized architecture (default 11)")
+    add_threads_argument(p)
     p.set_defaults(func=run)
 
 
@@ -33,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from semseg.cli.bench import parse_size
     from semseg.errors import ConfigError
     from semseg.export import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_parity
+    from semseg.threads import set_threads
 
     if args.opset < 9:
         raise ConfigError(f"bad --opset {args.opset}; expected >= 9 (17 recommended)")
+    set_threads(args.threads)
     loaded = load_any(args.model, num_classes=args.num_classes)
     spec = loaded.spec
     size = parse_size(args.size) if args.size else tuple(spec.input_size or (360, 480))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from semseg.errors import ConfigError, InputFileError
 from semseg.filetypes import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from semseg.threads import add_threads_argument
 
 IMAGE_SUFFIXES, VIDEO_SUFFIXES = IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
@@ -45,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity in [0, 1]")
     p.add_argument("--classes", metavar="NAME,...", help="overlay only these classes")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_threads_argument(p)
+    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                   help="run the network in eager PyTorch or as its cached ONNX export under "
+                        "ONNX Runtime (default torch)")
     p.add_argument("--batch-size", type=int, default=4, metavar="N", help="images per forward")
     p.add_argument("--camera", type=int, metavar="INDEX", help="read frames from this webcam")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop a camera after N frames")
@@ -188,9 +193,11 @@ def run(args: argparse.Namespace) -> int:
     validate_inputs(files)
 
     from semseg.inference import Segmenter
+    from semseg.threads import set_threads
     from semseg.visualize import class_ids
 
-    segmenter = Segmenter.from_pretrained(args.model, device=args.device)
+    set_threads(args.threads)
+    segmenter = Segmenter.from_pretrained(args.model, device=args.device, runtime=args.runtime)
     if opts.classes is not None:
         class_ids(opts.classes, segmenter.info.classes)  # unknown names fail before any write
     kwargs = {"tta": args.tta, "scales": opts.scales, "window": opts.window}

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from semseg.errors import ConfigError
+from semseg.threads import add_threads_argument, set_threads
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -48,10 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--class-weighting", choices=["enet", "none"])
     p.add_argument("--ohem-thresh", type=float, help="OHEM: keep pixels with p_true below this")
+    p.add_argument("--loss", help="ce | dice | lovasz | focal or a weighted sum such as "
+                   "'ce+0.5*lovasz' (default ce)")
+    p.add_argument("--focal-gamma", type=float, help="focal loss exponent (default 2)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-amp", dest="amp", action="store_const", const=False)
     p.add_argument("--workers", type=int)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    add_threads_argument(p)
     p.add_argument("--init", help="initialise the whole network from a pretrained name or a "
                    ".pt/.safetensors file (classifier re-indexed across label sets)")
     p.add_argument("--seed", type=int)
@@ -74,7 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone", "init",
                  "epochs", "batch_size", "crop_size", "eval_size", "scale_range", "optimizer", "lr",
-                 "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "device",
+                 "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "loss",
+                 "focal_gamma", "device",
                  "amp", "workers", "threads", "seed", "val_every", "checkpoint_every",
                  "steps_per_epoch",
                  "limit_train", "limit_val", "out_dir", "sync_bn", "dist_timeout_s")
@@ -89,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.arch_kwargs is not None and not isinstance(args.arch_kwargs, dict):
         raise ConfigError("--arch-kwargs must be a JSON object")
     cfg = make_config(args.config, **overrides)
+    set_threads(cfg.threads)  # None: default_threads(), so a shared machine is not oversubscribed
     if cfg.format == "semantickitti":  # LiDAR scans: range images, SalsaNext's loss
         from semseg.lidar.commands import run_train
 

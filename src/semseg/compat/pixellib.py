@@ -43,14 +43,15 @@ DETECT_ALIASES = {"monitor": "tvmonitor"}  # PixelLib's name for VOC's tvmonitor
 Frame = np.ndarray
 
 
-def _load(model_path: str | os.PathLike | None, default: str, device: str) -> Segmenter:
+def _load(model_path: str | os.PathLike | None, default: str, device: str,
+          runtime: str = "torch") -> Segmenter:
     """A semseg checkpoint path is used as is; any other path (PixelLib weights) maps to default."""
     if model_path is not None and Path(model_path).suffix in (".pt", ".safetensors"):
-        return Segmenter.from_pretrained(model_path, device=device)
+        return Segmenter.from_pretrained(model_path, device=device, runtime=runtime)
     if model_path is not None:
         warnings.warn(f"{model_path}: PixelLib weights are not used; semseg loads its pretrained "
                       f"{default!r} model instead", stacklevel=3)
-    return Segmenter.from_pretrained(default, device=device)
+    return Segmenter.from_pretrained(default, device=device, runtime=runtime)
 
 
 def _segvalues(result: SegmentationResult) -> dict[str, Any]:
@@ -70,10 +71,13 @@ def _segvalues(result: SegmentationResult) -> dict[str, Any]:
 class _Engine:
     """Model loading, colour-order conversion and video loops shared by both classes."""
 
-    def __init__(self, color_order: str, device: str) -> None:
+    def __init__(self, color_order: str, device: str, runtime: str = "torch") -> None:
+        from semseg.runtime import check_runtime
+
         if color_order not in ("bgr", "rgb"):
             raise ConfigError(f"color_order must be 'bgr' or 'rgb', got {color_order!r}")
         self.color_order, self.device = color_order, device
+        self.runtime = check_runtime(runtime)
         self.segmenters: dict[str, Segmenter] = {}
 
     def segmenter(self, key: str) -> Segmenter:
@@ -138,19 +142,19 @@ class semantic_segmentation:
     """PixelLib's ``semantic_segmentation`` on semseg's ESPNetv2 VOC and Cityscapes models."""
 
     def __init__(self, model_type: str = "h5", color_order: str = "bgr",
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", runtime: str = "torch") -> None:
         self.model_type = model_type  # PixelLib's "h5"/"pb" switch; both use the same model here
-        self._engine = _Engine(color_order, device)
+        self._engine = _Engine(color_order, device, runtime)
 
     def load_pascalvoc_model(self, model_path: str | os.PathLike | None = None) -> None:
         """Load the PASCAL VOC model (``espnetv2-voc``, or a semseg checkpoint path)."""
         self._engine.segmenters["pascalvoc"] = _load(model_path, PASCALVOC_MODEL,
-                                                     self._engine.device)
+                                                     self._engine.device, self._engine.runtime)
 
     def load_cityscapes_model(self, model_path: str | os.PathLike | None = None) -> None:
         """Load the Cityscapes model (``espnetv2-cityscapes``); not in PixelLib."""
         self._engine.segmenters["cityscapes"] = _load(model_path, CITYSCAPES_MODEL,
-                                                      self._engine.device)
+                                                      self._engine.device, self._engine.runtime)
 
     def load_ade20k_model(self, model_path: str | os.PathLike | None = None) -> None:
         """PixelLib's ADE20K loader: semseg has no ADE20K model, so this raises ``ModelError``."""
@@ -224,14 +228,14 @@ class alter_bg:
     """PixelLib's ``alter_bg``: blur, colour, grayscale or replace the background of people."""
 
     def __init__(self, model_type: str = "h5", color_order: str = "bgr",
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", runtime: str = "torch") -> None:
         self.model_type = model_type
-        self._engine = _Engine(color_order, device)
+        self._engine = _Engine(color_order, device, runtime)
 
     def load_pascalvoc_model(self, model_path: str | os.PathLike | None = None) -> None:
         """Load the PASCAL VOC model (``espnetv2-voc``, or a semseg checkpoint path)."""
         self._engine.segmenters["pascalvoc"] = _load(model_path, PASCALVOC_MODEL,
-                                                     self._engine.device)
+                                                     self._engine.device, self._engine.runtime)
 
     def segmentAsPascalvoc(self, image_path: Any, process_frame: bool = False):
         """(raw class-id mask, colour mask) as PixelLib's ``alter_bg`` returns them."""
