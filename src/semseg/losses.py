@@ -115,16 +115,6 @@ class DiceLoss(nn.Module):
         return 1 - dice[present].mean()
 
 
-def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
-    """Gradient of the Lovász extension of the Jaccard loss w.r.t. sorted errors (Berman 2018)."""
-    gts = gt_sorted.sum()
-    intersection = gts - gt_sorted.cumsum(0)
-    union = gts + (1 - gt_sorted).cumsum(0)
-    jaccard = 1 - intersection / union
-    jaccard[1:] = jaccard[1:] - jaccard[:-1]
-    return jaccard
-
-
 class LovaszSoftmax(nn.Module):
     """Lovász-softmax loss (Berman et al., CVPR 2018): a convex surrogate of 1 - IoU per class.
 
@@ -139,16 +129,11 @@ class LovaszSoftmax(nn.Module):
         self.ignore_index = ignore_index
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        probs, labels = _valid_probs(logits, target, self.ignore_index)  # (P, C), (P,)
-        if labels.numel() == 0:
+        from semseg.lovasz import lovasz_softmax
+
+        if not (target != self.ignore_index).any():
             return logits.sum() * 0.0
-        losses = []
-        for c in labels.unique():
-            fg = (labels == c).to(probs.dtype)  # (P,)
-            errors = (fg - probs[:, c]).abs()
-            errors_sorted, order = errors.sort(descending=True)
-            losses.append(errors_sorted @ lovasz_grad(fg[order]))
-        return torch.stack(losses).mean()
+        return lovasz_softmax(logits.float().softmax(1), target, self.ignore_index)
 
 
 class FocalLoss(nn.Module):
