@@ -31,6 +31,7 @@ class TrainConfig:
     arch: str = "litefpn"
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained_backbone: bool = True  # ImageNet init where the architecture supports it
+    init: str | None = None  # pretrained name whose matching tensors initialise the model
     # optimization
     epochs: int = 100
     batch_size: int = 8

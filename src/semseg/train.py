@@ -192,6 +192,12 @@ def _setup(cfg: TrainConfig, resume: bool):
     model = spec.build()
     if cfg.pretrained_backbone and state is None and hasattr(model, "load_pretrained_backbone"):
         model.load_pretrained_backbone()
+    if cfg.init and state is None:
+        from semseg.transfer import init_from_pretrained
+
+        report = init_from_pretrained(model, cfg.init)
+        print(f"init from {cfg.init}: {report.copied} tensors into {', '.join(report.prefixes)}"
+              f" ({report.skipped_shape} of another shape, {report.missing} not in it)")
     model.to(device)
     if device.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

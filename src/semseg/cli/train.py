@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch-kwargs", type=json.loads, help='JSON, e.g. \'{"base_width": 32}\'')
     p.add_argument("--no-pretrained", dest="pretrained_backbone", action="store_const",
                    const=False, help="do not load ImageNet weights into the encoder")
+    p.add_argument("--init", metavar="PRETRAINED",
+                   help="initialise matching tensors from a pretrained model, e.g. "
+                   "deeplabv3-mnv2-voc (see docs/pretrained.md)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--crop-size", type=_size, help="HxW, e.g. 360x480")
@@ -63,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone",
+OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone", "init",
                  "epochs", "batch_size", "crop_size", "eval_size", "scale_range", "optimizer", "lr",
                  "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "device",
                  "amp", "workers", "threads", "seed", "val_every", "checkpoint_every",

@@ -1,0 +1,65 @@
+"""``--init``: pretrained TFLite-converted encoders as initialisations for training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from semseg.checkpoint import load_checkpoint
+from semseg.errors import ConfigError
+from semseg.hub import load_pretrained
+from semseg.models import create_model
+from semseg.train import main
+from semseg.transfer import init_from_pretrained
+
+MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
+
+
+@pytest.fixture(autouse=True)
+def weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if not (MIRROR / "tflite").is_dir():
+        pytest.skip(f"TFLite mirror {MIRROR / 'tflite'} absent")
+    monkeypatch.setenv("SEMSEG_WEIGHTS_MIRROR", str(MIRROR))
+    monkeypatch.setenv("SEMSEG_CACHE", str(tmp_path / "cache"))
+
+
+def test_voc_mobilenetv2_initialises_the_deeplabv3plus_encoder() -> None:
+    model = create_model("deeplabv3plus_mobilenetv2", 11)
+    n_encoder = len([k for k in model.state_dict() if k.startswith("encoder.")])
+    report = init_from_pretrained(model, "deeplabv3-mnv2-voc")
+    assert report.prefixes == ("encoder",) and report.copied == n_encoder
+    source, _ = load_pretrained("deeplabv3-mnv2-voc")
+    assert torch.equal(model.encoder.stem[0].weight, source.encoder.stem[0].weight)
+    last = model.encoder.stages[-1][-1].conv[-1][0].weight
+    assert torch.equal(last, source.encoder.stages[-1][-1].conv[-1][0].weight)
+
+
+def test_same_architecture_keeps_all_but_a_resized_classifier() -> None:
+    model = create_model("deeplabv3_edgetpu", 11)
+    report = init_from_pretrained(model, "deeplab-edgetpu-cityscapes")
+    assert report.skipped_shape == 2 and report.missing == 0  # classifier weight + bias: 19 -> 11
+    assert report.prefixes == ("aspp", "encoder")
+
+
+def test_unrelated_architecture_is_a_one_line_error() -> None:
+    with pytest.raises(ConfigError, match="--init mosaic-ade20k: no tensor of Mosaic matches"):
+        init_from_pretrained(create_model("unet", 11), "mosaic-ade20k")
+
+
+@pytest.mark.slow
+def test_train_with_init(camvid_root: Path, tmp_path: Path) -> None:
+    from semseg.config import TrainConfig
+
+    cfg = TrainConfig(data=str(camvid_root), arch="deeplabv3_mobilenetv2",
+                      pretrained_backbone=False, init="deeplabv3-mnv2-0.5-voc",
+                      arch_kwargs={"width_mult": 0.5, "divisor": 1}, limit_train=2, limit_val=1,
+                      batch_size=2, crop_size=(64, 96), epochs=1, steps_per_epoch=1, workers=0,
+                      threads=1, lr=1e-9, out_dir=str(tmp_path / "run"))
+    main(cfg)
+    trained = load_checkpoint(tmp_path / "run" / "last.pt")["state_dict"]
+    source, _ = load_pretrained("deeplabv3-mnv2-0.5-voc")
+    # lr 1e-9: one step leaves the initialisation in place, up to the step's tiny change
+    stem = source.encoder.stem[0].weight
+    assert torch.allclose(trained["encoder.stem.0.weight"], stem, atol=1e-6)
