@@ -64,7 +64,7 @@ class DeepLabV3Mobile(nn.Module):
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=True)
 
 
-@register_model("deeplabv3_mobilenetv2", paper=DEEPLABV3, paper_params=2.11,
+@register_model("deeplabv3_mobilenetv2", paper=DEEPLABV3, paper_params=2.11e6,
                 note="MobileNetV2 1.0 + ASPP-lite, 21 classes (MobileNetV2 paper, Table 7)")
 def deeplabv3_mobilenetv2(num_classes: int, in_channels: int = 3,
                           width_mult: float = 1.0, divisor: int = 8) -> DeepLabV3Mobile:
