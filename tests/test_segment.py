@@ -138,6 +138,7 @@ def test_mosaic_labels_a_street_scene(camvid_root: Path) -> None:
         assert share > floor, f"{ade} covers {share:.2f} of CamVid's pixels of that class"
 
 
+@pytest.mark.slow
 def test_mosaic_on_indoor_and_portrait_photos() -> None:
     astronaut = semseg.segment(photo("astronaut"), model="mosaic-ade20k")
     person = astronaut.class_masks(["person"])["person"]
