@@ -25,9 +25,9 @@ from semseg.data.camvid import INFO as CAMVID
 
 BEGIN, END = "<!-- generalization: begin -->", "<!-- generalization: end -->"
 SIZES = ("512x1024", "native", "480x640")  # the model's own input; CamVid's 360x480; x1.33
-# Further Cityscapes models: (name, network input); 513x513 is the published input, 481x641
-# keeps CamVid's 4:3 at 1.33x (both 16k + 1, where DeepLab's align_corners resizes are exact).
-OTHERS = (("deeplab-edgetpu-cityscapes", "513x513"), ("deeplab-edgetpu-cityscapes", "481x641"))
+# Further Cityscapes models: (name, network input); 513x513 is the published input, 481x641 and
+# 721x961 keep CamVid's 4:3 at 1.33x and 2x (all 16k + 1, where DeepLab's resizes are exact).
+OTHERS = tuple(("deeplab-edgetpu-cityscapes", size) for size in ("513x513", "481x641", "721x961"))
 
 
 def run_eval(model: str, out: Path, data: str, extra: list[str]) -> dict:

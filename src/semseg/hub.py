@@ -9,6 +9,10 @@ input size. ``load_pretrained(name)`` finds the weights in this order:
 3. the network (skipped when ``$SEMSEG_OFFLINE`` is set), with a progress bar, verified, renamed
    into the cache atomically.
 
+Weights are PyTorch state dicts (ESPNetv2), semseg safetensors (``default``) or TensorFlow Lite
+flatbuffers (DeepLabv3, MOSAIC, EdgeTPU-DeepLab), which are dequantized and loaded into semseg's
+own modules on every load (``semseg.models.tflite_import``, about a second).
+
 A file whose sha256 does not match is never loaded: a bad cached copy is moved aside to
 ``<file>.corrupt`` and fetched again. When nothing works, one ``ModelError`` line says which file
 to put where.
