@@ -63,3 +63,15 @@ def test_train_with_init(camvid_root: Path, tmp_path: Path) -> None:
     # lr 1e-9: one step leaves the initialisation in place, up to the step's tiny change
     stem = source.encoder.stem[0].weight
     assert torch.allclose(trained["encoder.stem.0.weight"], stem, atol=1e-6)
+
+
+def test_cli_unknown_init_name_is_exit_2(camvid_root: Path, tmp_path: Path, capsys) -> None:
+    from semseg.cli import main as cli_main
+
+    argv = ["train", "--data", str(camvid_root), "--arch", "deeplabv3_mobilenetv2", "--init",
+            "deeplabv3-mnv2-coco", "--limit-train", "2", "--limit-val", "1", "--workers", "0",
+            "--threads", "1", "--no-pretrained", "-o", str(tmp_path / "run")]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "unknown pretrained model 'deeplabv3-mnv2-coco'" in err and "mosaic-ade20k" in err
+    assert not (tmp_path / "run" / "last.pt").exists()
