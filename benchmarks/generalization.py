@@ -1,7 +1,8 @@
-"""Cross-dataset generalization on this repository's data: the Cityscapes-trained ESPNetv2
-scored on CamVid val through the shared label map, next to the CamVid-trained default model.
+"""Cross-dataset generalization on this repository's data: the Cityscapes-trained ESPNetv2 and
+EdgeTPU-DeepLab-slim scored on CamVid val through the shared label map, next to the
+CamVid-trained default model.
 
-    SEMSEG_WEIGHTS_MIRROR=../shared/weights/espnetv2 PYTHONPATH=src \\
+    SEMSEG_WEIGHTS_MIRROR=../shared/weights PYTHONPATH=src \\
         python benchmarks/generalization.py --doc docs/benchmarks.md
 
 ``semseg eval espnetv2-cityscapes --map-predictions`` sums the model's 19 Cityscapes class
@@ -24,6 +25,9 @@ from semseg.data.camvid import INFO as CAMVID
 
 BEGIN, END = "<!-- generalization: begin -->", "<!-- generalization: end -->"
 SIZES = ("512x1024", "native", "480x640")  # the model's own input; CamVid's 360x480; x1.33
+# Further Cityscapes models: (name, network input); 513x513 is the published input, 481x641 and
+# 721x961 keep CamVid's 4:3 at 1.33x and 2x (all 16k + 1, where DeepLab's resizes are exact).
+OTHERS = tuple(("deeplab-edgetpu-cityscapes", size) for size in ("513x513", "481x641", "721x961"))
 
 
 def run_eval(model: str, out: Path, data: str, extra: list[str]) -> dict:
@@ -63,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                           args.data, ["--map-predictions", "--input-size", size])
         rows.append(("`espnetv2-cityscapes` (Cityscapes)", size.replace("native", "360x480"),
                      report))
+    for model, size in OTHERS:
+        report = run_eval(model, args.out / f"{model}_{size}.json", args.data,
+                          ["--map-predictions", "--input-size", size])
+        rows.append((f"`{model}` (Cityscapes)", size, report))
     default = run_eval("default", args.out / "default.json", args.data, [])
     rows.append(("`default` (CamVid train)", "x".join(map(str, default["input_size"])), default))
     command = "python benchmarks/generalization.py --sizes " + " ".join(args.sizes) + (

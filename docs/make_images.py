@@ -45,20 +45,39 @@ def save_png(name: str, rgb: np.ndarray) -> None:
     print(f"wrote docs/images/{name}")
 
 
-def measure(name: str) -> str:
+VOC_MODELS = ("espnetv2-voc", "deeplabv3-mnv2-voc")
+
+
+def measure(name: str, model: str) -> str:
     """One markdown table row: top classes, share of the class in each box, IoU with the box."""
     cls, boxes, hand = PHOTOS[name]
     image = photo(name)
-    result = semseg.segment(image)
+    result = semseg.segment(image, model=model)
     shares = ", ".join(f"{c} {100 * s:.1f}%" for c, s in list(result.class_shares().items())[:3])
     mask = result.class_masks([cls])[cls]
     regions = ", ".join(f"{r} {mask[b[0]:b[1], b[2]:b[3]].mean():.2f}" for r, b in boxes.items())
     rect = np.zeros(mask.shape, bool)
     rect[hand[0]:hand[1], hand[2]:hand[3]] = True
     iou = (mask & rect).sum() / (mask | rect).sum()
-    save_png(f"{name}_voc_overlay.png", result.overlay(alpha=0.5))
+    if model == "espnetv2-voc":
+        save_png(f"{name}_voc_overlay.png", result.overlay(alpha=0.5))
     size = f"{image.shape[1]}x{image.shape[0]}"
-    return f"| {name} ({size}) | {shares} | {cls}: {regions} | {iou:.2f} |"
+    return f"| `{model}` | {name} ({size}) | {shares} | {cls}: {regions} | {iou:.2f} |"
+
+
+def compare(name: str) -> None:
+    """ESPNetv2 (left) and DeepLabv3 (right) overlays of one photo, side by side."""
+    overlays = [semseg.segment(photo(name), model=m).overlay(alpha=0.5)
+                for m in VOC_MODELS]
+    gap = np.full((overlays[0].shape[0], 8, 3), 255, np.uint8)
+    save_png(f"{name}_voc_compare.png", np.concatenate([overlays[0], gap, overlays[1]], axis=1))
+
+
+def ade_street() -> None:
+    """MOSAIC (ADE20K top-31) on the CamVid frame."""
+    if CAMVID_FRAME.is_file():
+        result = semseg.segment(CAMVID_FRAME, model="mosaic-ade20k")
+        save_png("camvid_ade20k_overlay.png", result.overlay(alpha=0.5))
 
 
 def street() -> str | None:
@@ -78,12 +97,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    rows = [measure(name) for name in PHOTOS]
-    astronaut = semseg.segment(photo("astronaut"))
+    rows = [measure(name, model) for model in VOC_MODELS for name in PHOTOS]
+    for name in PHOTOS:
+        compare(name)
+    ade_street()
+    astronaut = semseg.segment(photo("astronaut"), model="espnetv2-voc")
     save_png("astronaut_blur_background.png",
               change_background(astronaut.image, astronaut, mode="blur", feather=2.0))
-    print("| photo | top classes (pixel share) | class share in box | IoU with hand box |")
-    print("|---|---|---|---|")
+    print("| model | photo | top classes (pixel share) | class share in box | IoU with hand box |")
+    print("|---|---|---|---|---|")
     print("\n".join(rows))
     print(street() or f"{CAMVID_FRAME} absent: no street example")
 

@@ -54,8 +54,8 @@ def box_iou(mask: np.ndarray, box: tuple[int, int, int, int]) -> float:
 @pytest.fixture(scope="module", autouse=True)
 def weights(tmp_path_factory: pytest.TempPathFactory):
     """Mirror as the weights source, a fresh cache, and no Segmenters left over."""
-    if not (MIRROR / "espnetv2").is_dir():
-        pytest.skip(f"weights mirror {MIRROR} absent (it holds the public EdgeNets checkpoints)")
+    if not (MIRROR / "espnetv2").is_dir() or not (MIRROR / "tflite").is_dir():
+        pytest.skip(f"weights mirror {MIRROR} absent (EdgeNets and TFLite checkpoints)")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SEMSEG_WEIGHTS_MIRROR", str(MIRROR))
         mp.setenv("SEMSEG_CACHE", str(tmp_path_factory.mktemp("cache")))
@@ -64,10 +64,18 @@ def weights(tmp_path_factory: pytest.TempPathFactory):
         get_segmenter.cache_clear()
 
 
+def test_default_is_the_strongest_voc_model() -> None:
+    assert semseg.oneliner.DEFAULT_MODEL == "deeplabv3-mnv2-voc"
+    result = semseg.segment(photo("chelsea"))
+    assert result.info.mean == (0.5, 0.5, 0.5)  # DeepLab's x / 127.5 - 1, not ImageNet's
+    assert get_segmenter("deeplabv3-mnv2-voc").spec.arch == "deeplabv3_mobilenetv2"
+
+
+@pytest.mark.parametrize("model", ["deeplabv3-mnv2-voc", "espnetv2-voc"])
 @pytest.mark.parametrize("name", list(PHOTOS))
-def test_voc_model_finds_the_object_where_it_is(name: str) -> None:
+def test_voc_model_finds_the_object_where_it_is(name: str, model: str) -> None:
     cls, inside, outside, hand_box = PHOTOS[name]
-    result = semseg.segment(photo(name))
+    result = semseg.segment(photo(name), model=model)
     shares = result.class_shares()
     objects = [c for c in shares if c != "background"]
     assert objects[0] == cls, shares  # the largest non-background class
@@ -75,8 +83,10 @@ def test_voc_model_finds_the_object_where_it_is(name: str) -> None:
     for region, box in inside.items():
         share = box_share(found, box)
         assert share > 0.8, f"{cls} covers only {share:.2f} of the {region}"
+    # DeepLabv3 has no decoder: logits at 1/16 upsampled x16 blur borders by a few pixels.
+    leak = 0.15 if model.startswith("deeplabv3") else 0.05
     for region, box in outside.items():
-        assert box_share(found, box) < 0.05, f"{cls} leaks into {region}"
+        assert box_share(found, box) < leak, f"{cls} leaks into {region}"
     assert box_iou(found, hand_box) > 0.5
 
 
@@ -90,6 +100,51 @@ def test_cityscapes_model_on_a_camvid_street(camvid_root: Path) -> None:
     assert box_share(sky, (0, 40, 180, 300)) > 0.7  # top centre, between the buildings
     truth = np.asarray(read_image(camvid_root / "valannot" / frame.name))[..., 0]
     assert road[truth == 3].mean() > 0.9 and sky[truth == 0].mean() > 0.85  # CamVid road, sky
+
+
+def test_predict_cli_offline_from_the_mirror(tmp_path: Path, monkeypatch) -> None:
+    from semseg.cli import main
+
+    monkeypatch.setenv("SEMSEG_OFFLINE", "1")
+    src = save_image(tmp_path / "astronaut.png", photo("astronaut"))
+    assert main(["predict", "deeplabv3-mnv2-voc", str(src), "-o", str(tmp_path / "out")]) == 0
+    from PIL import Image
+
+    person = np.asarray(Image.open(tmp_path / "out" / "astronaut_mask.png")) == 15  # palette ids
+    assert box_share(person, PHOTOS["astronaut"][1]["face"]) > 0.8
+    assert box_iou(person, PHOTOS["astronaut"][3]) > 0.5
+
+
+def test_edgetpu_cityscapes_model_on_a_camvid_street(camvid_root: Path) -> None:
+    frame = camvid_root / "val" / "0016E5_08099.png"
+    result = semseg.segment(frame, model="deeplab-edgetpu-cityscapes")
+    names = result.info.classes
+    road, sky = result.mask == names.index("road"), result.mask == names.index("sky")
+    truth = np.asarray(read_image(camvid_root / "valannot" / frame.name))[..., 0]
+    assert road[truth == 3].mean() > 0.9 and sky[truth == 0].mean() > 0.85  # CamVid road, sky
+
+
+def test_mosaic_labels_a_street_scene(camvid_root: Path) -> None:
+    frame = camvid_root / "val" / "0016E5_08099.png"
+    result = semseg.segment(frame, model="mosaic-ade20k")
+    names = result.info.classes
+    assert names[0] == "other" and len(names) == 32
+    truth = np.asarray(read_image(camvid_root / "valannot" / frame.name))[..., 0]
+    # CamVid ids: 0 sky, 1 building, 3 road, 5 tree. Of this frame's tree pixels MOSAIC calls
+    # 0.35 tree and 0.54 building (measured): trees here stand in front of facades.
+    for camvid_id, ade, floor in ((0, "sky", 0.95), (1, "building", 0.8), (3, "road", 0.8),
+                                  (5, "tree", 0.25)):
+        share = (result.mask == names.index(ade))[truth == camvid_id].mean()
+        assert share > floor, f"{ade} covers {share:.2f} of CamVid's pixels of that class"
+
+
+@pytest.mark.slow
+def test_mosaic_on_indoor_and_portrait_photos() -> None:
+    astronaut = semseg.segment(photo("astronaut"), model="mosaic-ade20k")
+    person = astronaut.class_masks(["person"])["person"]
+    assert box_share(person, PHOTOS["astronaut"][1]["face"]) > 0.8
+    coffee = semseg.segment(skdata.coffee(), model="mosaic-ade20k")
+    assert next(iter(coffee.class_shares())) == "table"  # the cup and saucer stand on a table
 
 
 def test_output_image_file_with_legend_or_colour_mask(tmp_path: Path) -> None:

@@ -33,8 +33,9 @@ class TrainConfig:
     arch: str = "litefpn"
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained_backbone: bool = True  # ImageNet init where the architecture supports it
-    init: str | None = None  # whole-network init: pretrained name or .pt/.safetensors file;
-    # the classifier is re-indexed across label sets through semseg.data.label_maps
+    init: str | None = None  # pretrained name or .pt/.safetensors file: the same architecture is
+    # initialised whole (classifier re-indexed across label sets), another one where names and
+    # shapes match (e.g. an encoder); see semseg.transfer
     # optimization
     epochs: int = 100
     batch_size: int = 8

@@ -9,6 +9,10 @@ input size. ``load_pretrained(name)`` finds the weights in this order:
 3. the network (skipped when ``$SEMSEG_OFFLINE`` is set), with a progress bar, verified, renamed
    into the cache atomically.
 
+Weights are PyTorch state dicts (ESPNetv2), semseg safetensors (``default``) or TensorFlow Lite
+flatbuffers (DeepLabv3, MOSAIC, EdgeTPU-DeepLab), which are dequantized and loaded into semseg's
+own modules on every load (``semseg.models.tflite_import``, about a second).
+
 A file whose sha256 does not match is never loaded: a bad cached copy is moved aside to
 ``<file>.corrupt`` and fetched again. When nothing works, one ``ModelError`` line says which file
 to put where.
@@ -27,13 +31,14 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from semseg.checkpoint import ModelSpec
+from semseg.data.ade20k import TOP31_INFO as ADE20K_TOP31_INFO
 from semseg.data.camvid import INFO as CAMVID_INFO
 from semseg.data.cityscapes import INFO as CITYSCAPES_INFO
 from semseg.data.info import DatasetInfo
@@ -48,6 +53,16 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
 CHUNK = 1 << 16
 
 EDGENETS = "https://github.com/sacmehta/EdgeNets/raw/master/model/segmentation/model_zoo/espnetv2"
+CORAL = "https://github.com/google-coral/test_data/raw/104342d2d3480b3e66203073dac24f4e2dbb4c41"
+MOSAIC_URL = ("https://github.com/mlcommons/mobile_open/raw/86a873714efd6cb391c3a4751e3bb7b8f91b1449/"
+              "vision/mosaic/models_and_checkpoints/R4/mobile_segmenter_r4_quant_argmax_uint8.tflite")
+TF_DEEPLAB = "tensorflow/models deeplab model zoo (8-bit), via google-coral/test_data@104342d2"
+DEEPLABV3_PAPER = ("Chen et al., Rethinking Atrous Convolution for Semantic Image Segmentation, "
+                   "2017; Sandler et al., MobileNetV2, CVPR 2018")
+# The TensorFlow models take RGB scaled to [-1, 1]: (x / 255 - 0.5) / 0.5 = x / 127.5 - 1.
+TF_NORM = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+VOC_TF_INFO = replace(VOC_INFO, **TF_NORM)
+CITYSCAPES_TF_INFO = replace(CITYSCAPES_INFO, **TF_NORM)
 ESPNETV2_PAPER = ("Mehta et al., ESPNetv2: A Light-weight, Power Efficient, and General Purpose "
                   "Convolutional Neural Network, CVPR 2019")
 
@@ -112,6 +127,66 @@ _ENTRIES: dict[str, PretrainedEntry] = {
             description="Cityscapes, 19 classes (+1 void output); 66.4 mIoU on Cityscapes val "
             "(reported)",
             family="espnetv2",
+        ),
+        PretrainedEntry(
+            name="deeplabv3-mnv2-voc",
+            file_name="deeplabv3_mnv2_pascal_quant.tflite",
+            info=VOC_TF_INFO,
+            arch="deeplabv3_mobilenetv2",
+            input_size=(513, 513),
+            url=f"{CORAL}/deeplabv3_mnv2_pascal_quant.tflite",
+            sha256="350af47fd346ea6d74b58833a351f583ba860e9806ec5bd292ff8d8f1f249398",
+            license="Apache-2.0",
+            paper=DEEPLABV3_PAPER,
+            source=TF_DEEPLAB,
+            description="PASCAL VOC 2012 (COCO + VOC train_aug), 20 objects + background; "
+            "74.3 mIoU on VOC val (reported, 8-bit)",
+            family="tflite",
+        ),
+        PretrainedEntry(
+            name="deeplabv3-mnv2-0.5-voc",
+            file_name="deeplabv3_mnv2_dm05_pascal_quant.tflite",
+            info=VOC_TF_INFO,
+            arch="deeplabv3_mobilenetv2",
+            arch_kwargs={"width_mult": 0.5, "divisor": 1},
+            input_size=(513, 513),
+            url=f"{CORAL}/deeplabv3_mnv2_dm05_pascal_quant.tflite",
+            sha256="0470d2a782aa54eeeb99d32e7b6b3fb7722905c7c4f5d26bd957ec861366d48b",
+            license="Apache-2.0",
+            paper=DEEPLABV3_PAPER,
+            source=TF_DEEPLAB,
+            description="PASCAL VOC 2012, MobileNetV2 width 0.5; 69.7 mIoU on VOC val (reported)",
+            family="tflite",
+        ),
+        PretrainedEntry(
+            name="mosaic-ade20k",
+            file_name="mosaic_r4_ade20k32_uint8.tflite",
+            info=ADE20K_TOP31_INFO,
+            arch="mosaic",
+            input_size=(512, 512),
+            url=MOSAIC_URL,
+            sha256="da8b3822a22fde45ecaf0ff32022287eff58b500096971b04f3c1b292da66a3c",
+            license="Apache-2.0",
+            paper="Wang et al., MOSAIC: Mobile Segmentation via decoding Aggregated Information "
+            "and encoded Context, arXiv 2112.11623, 2021",
+            source="mlcommons/mobile_open@86a87371 (MLPerf mobile v2.0 segmentation model R4)",
+            description="ADE20K scene parsing, the 31 most frequent classes + other; 60.1 mIoU "
+            "on ADE20K-top31 (reported, 8-bit)",
+            family="tflite",
+        ),
+        PretrainedEntry(
+            name="deeplab-edgetpu-cityscapes",
+            file_name="deeplab_mobilenet_edgetpu_slim_cityscapes_quant.tflite",
+            info=CITYSCAPES_TF_INFO,
+            arch="deeplabv3_edgetpu",
+            input_size=(513, 513),
+            url=f"{CORAL}/deeplab_mobilenet_edgetpu_slim_cityscapes_quant.tflite",
+            sha256="322fe29945cb1693f426952f2a330ab67ea5678545ddee6f2548e0cfd0ca03e5",
+            license="Apache-2.0",
+            paper="Chen et al., DeepLabv3, 2017; Gupta & Akin, MobileNet-EdgeTPU, 2020",
+            source=TF_DEEPLAB,
+            description="Cityscapes, 19 classes; about 70 mIoU on Cityscapes val (reported, float)",
+            family="tflite",
         ),
         PretrainedEntry(
             name="default",
@@ -263,6 +338,14 @@ def _load_state_dict(path: Path, spec: ModelSpec) -> nn.Module:
     return model.eval()
 
 
+def _load_tflite(path: Path, spec: ModelSpec) -> nn.Module:
+    """Convert a TFLite flatbuffer into the spec's PyTorch module (dequantized, under 1 s)."""
+    from semseg.models.tflite_import import load_tflite_weights
+    from semseg.tflite_reader import read_tflite
+
+    return load_tflite_weights(spec.build(), read_tflite(path))
+
+
 def load_pretrained(
     name: str, weights_dir: str | os.PathLike | None = None
 ) -> tuple[nn.Module, ModelSpec]:
@@ -275,4 +358,6 @@ def load_pretrained(
         model, spec, _ = load_model(path)
         return model, spec
     spec = entry.spec()
+    if path.suffix == ".tflite":
+        return _load_tflite(path, spec), spec
     return _load_state_dict(path, spec), spec

@@ -20,7 +20,7 @@ from semseg.imageio import IMAGE_EXTENSIONS, save_image
 from semseg.inference import ImageLike, Segmenter
 from semseg.result import SegmentationResult
 
-DEFAULT_MODEL = "espnetv2-voc"
+DEFAULT_MODEL = "deeplabv3-mnv2-voc"  # strongest VOC model: 74.3 mIoU VOC val (reported)
 
 
 @functools.lru_cache(maxsize=4)

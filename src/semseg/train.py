@@ -204,13 +204,12 @@ def _setup(cfg: TrainConfig, resume: bool):
     spec = ModelSpec(arch=cfg.arch, info=info, in_channels=len(info.mean),
                      arch_kwargs=dict(cfg.arch_kwargs), input_size=cfg.eval_size)
     model = spec.build()
-    if cfg.init and state is None:
+    if cfg.pretrained_backbone and state is None and hasattr(model, "load_pretrained_backbone"):
+        model.load_pretrained_backbone()
+    if cfg.init and state is None:  # after the ImageNet encoder, so the named model's tensors win
         from semseg.transfer import init_from
 
         print(init_from(model, spec, cfg.init).summary(), file=sys.stderr)
-    elif cfg.pretrained_backbone and state is None and hasattr(model,
-                                                               "load_pretrained_backbone"):
-        model.load_pretrained_backbone()
     model.to(device)
     if device.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -1,12 +1,18 @@
-"""Initialise a model from another trained model, across label sets (``TrainConfig.init``).
+"""Initialise a model for training from another trained model (``TrainConfig.init``).
 
-Every tensor whose name and shape match is copied. Tensors that differ only along class
-dimensions (the classifier's weight and bias, where the source has ``K_src`` channels and the
-target ``K_dst``) are re-indexed through ``semseg.data.label_maps``: a target class takes the
-row of the source class that maps one-to-one onto it (Cityscapes "vegetation" for CamVid
-"tree"), or the mean of the rows of every source class mapped onto it (Cityscapes "rider",
-"motorcycle" and "bicycle" for CamVid "bicyclist"); a class with no counterpart keeps its fresh
-initialisation. Any other mismatch is an error naming the tensor: the two architectures differ.
+Two cases, chosen by the source's architecture:
+
+- **Same architecture** (fine-tuning, e.g. the Cityscapes ESPNetv2 on CamVid): the whole network
+  is copied. Tensors that differ only along class dimensions (the classifier's weight and bias,
+  ``K_src`` channels in the source, ``K_dst`` in the target) are re-indexed through
+  ``semseg.data.label_maps``: a target class takes the row of the source class that maps
+  one-to-one onto it (Cityscapes "vegetation" for CamVid "tree"), or the mean of the rows of every
+  source class mapped onto it (Cityscapes "rider", "motorcycle" and "bicycle" for CamVid
+  "bicyclist"); a class with no counterpart, or every class when no label map joins the two
+  label sets, keeps its fresh initialisation. Any other mismatch is an error naming the tensor.
+- **Another architecture sharing modules** (an encoder, e.g. the COCO/VOC DeepLabv3-MobileNetV2
+  encoder for ``deeplabv3plus_mobilenetv2``): every tensor whose name and shape match is
+  copied, the rest keeps its initialisation; nothing matching is an error.
 
 Example:
     >>> report = init_from(model, spec, "espnetv2-cityscapes")
@@ -28,19 +34,30 @@ from semseg.errors import ConfigError, ModelError
 
 @dataclass
 class InitReport:
-    """What ``init_from`` did: copied, re-indexed and class rows left at their fresh values."""
+    """What ``init_from`` did: tensors copied, re-indexed by class, skipped (other shape) or
+    missing from the source, and class rows left at their fresh values."""
 
     source: str
     copied: list[str] = field(default_factory=list)
     remapped: list[str] = field(default_factory=list)
+    skipped_shape: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
     fresh_classes: list[str] = field(default_factory=list)
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        """Top-level modules that received tensors, e.g. ("encoder",)."""
+        return tuple(sorted({k.split(".")[0] for k in self.copied + self.remapped}))
 
     def summary(self) -> str:
         """One line for the training log."""
         fresh = f"; fresh classifier rows: {', '.join(self.fresh_classes)}" \
             if self.fresh_classes else ""
-        return (f"initialised from {self.source}: {len(self.copied)} tensors copied, "
-                f"{len(self.remapped)} re-indexed by class{fresh}")
+        partial = (f", {len(self.skipped_shape)} of another shape and {len(self.missing)} "
+                   "absent left as they were") if self.skipped_shape or self.missing else ""
+        return (f"initialised from {self.source}: {len(self.copied)} tensors copied into "
+                f"{', '.join(self.prefixes)}, {len(self.remapped)} re-indexed by "
+                f"class{partial}{fresh}")
 
 
 def class_sources(src: DatasetInfo, dst: DatasetInfo) -> list[list[int]]:
@@ -51,10 +68,8 @@ def class_sources(src: DatasetInfo, dst: DatasetInfo) -> list[list[int]]:
 
     forward = TABLES.get((src.name, dst.name))
     backward = TABLES.get((dst.name, src.name))
-    if forward is None and backward is None:
-        pairs = ", ".join(f"{a}->{b}" for a, b in TABLES)
-        raise ConfigError(f"cannot initialise {dst.name} classes from {src.name} classes: no "
-                          f"label map between them (available: {pairs})")
+    if forward is None and backward is None:  # unrelated label sets: a fresh classifier
+        return [[] for _ in dst.classes]
     rows: list[list[int]] = []
     for name in dst.classes:
         one = backward.get(name) if backward else None
@@ -121,15 +136,33 @@ def transfer_state(
     return report
 
 
+@torch.no_grad()
+def copy_matching(model: nn.Module, src_state: dict[str, torch.Tensor], source: str
+                  ) -> InitReport:
+    """Copy every tensor of ``src_state`` whose name and shape match ``model``'s (in place)."""
+    report = InitReport(source)
+    for name, tensor in model.state_dict().items():
+        if name not in src_state:
+            report.missing.append(name)
+        elif src_state[name].shape != tensor.shape:
+            report.skipped_shape.append(name)
+        else:
+            tensor.copy_(src_state[name])
+            report.copied.append(name)
+    if not report.copied:
+        raise ConfigError(f"--init {source}: no tensor matches {type(model).__name__} by name "
+                          "and shape; use a model of the same family (see docs/pretrained.md)")
+    return report
+
+
 def init_from(model: nn.Module, spec: ModelSpec, source: str) -> InitReport:
     """Initialise ``model`` from a pretrained name or a ``.pt``/``.safetensors`` file."""
     from semseg.benchmark import load_any
 
     loaded = load_any(source)
     if loaded.source == "architecture":
-        raise ConfigError(f"init {source!r}: an architecture name has no trained weights; give "
+        raise ConfigError(f"--init {source}: an architecture name has no trained weights; give "
                           "a pretrained name or a checkpoint file")
     if loaded.spec.arch != spec.arch:
-        raise ConfigError(f"init {source!r} is a {loaded.spec.arch!r} model; this run trains "
-                          f"{spec.arch!r} (initialise from the same architecture)")
+        return copy_matching(model, loaded.model.state_dict(), source)
     return transfer_state(model, spec, loaded.model.state_dict(), loaded.spec, source)

@@ -22,8 +22,8 @@ WALL = (0, 300)  # a background pixel of the astronaut photo (row, col)
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory):
     """sample.png (the astronaut), bg.png (the cat), mirror weights, a fresh cache."""
-    if not (MIRROR / "espnetv2").is_dir():
-        pytest.skip(f"weights mirror {MIRROR} absent (it holds the public EdgeNets checkpoints)")
+    if not (MIRROR / "espnetv2").is_dir() or not (MIRROR / "tflite").is_dir():
+        pytest.skip(f"weights mirror {MIRROR} absent (EdgeNets and TFLite checkpoints)")
     root = tmp_path_factory.mktemp("pixellib")
     save_image(root / "sample.png", skdata.astronaut())
     save_image(root / "bg.png", skdata.chelsea())
@@ -124,10 +124,26 @@ def test_alter_bg_video(change_bg: alter_bg) -> None:
     assert Path("green.mp4").stat().st_size > 0
 
 
-def test_cityscapes_addition_and_no_ade20k(workdir: Path, camvid_root: Path) -> None:
+def test_pascalvoc_model_is_deeplabv3(segment_image: semantic_segmentation) -> None:
+    assert segment_image._engine.segmenter("pascalvoc").spec.arch == "deeplabv3_mobilenetv2"
+
+
+def test_readme_ade20k_calls(workdir: Path, camvid_root: Path) -> None:
     seg = semantic_segmentation()
-    with pytest.raises(ModelError, match="semseg has no ADE20K"):
+    with pytest.warns(UserWarning, match="PixelLib weights are not used"):
         seg.load_ade20k_model("deeplabv3_xception65_ade20k.h5")
+    street = str(camvid_root / "val" / "0016E5_08099.png")
+    segvalues, output = seg.segmentAsAde20k(street, output_image_name="ade.png", overlay=True)
+    names = segvalues["class_names"]
+    top = [names[i] for i in np.argsort(segvalues["ratios"])[::-1][:3]]
+    assert set(top) == {"building", "road", "sky"}
+    assert output.shape == (360, 480, 3) and np.array_equal(cv2.imread("ade.png"), output)
+    frame_values, _ = seg.segmentFrameAsAde20k(cv2.imread(street))
+    assert np.array_equal(frame_values["class_ids"], segvalues["class_ids"])
+
+
+def test_cityscapes_addition(workdir: Path, camvid_root: Path) -> None:
+    seg = semantic_segmentation()
     with pytest.raises(ModelError, match=r"call load_cityscapes_model\(path\) first"):
         seg.segmentAsCityscapes("sample.png")
     seg.load_cityscapes_model()

@@ -21,7 +21,7 @@ MODELS = list_models()
 # ONNX parity of the heaviest nets (FCN writes a 0.5 GB file; the others take 5-16 s each on a
 # shared 2-core machine) would push this file past ~3 minutes; they run with ``-m slow``.
 SLOW_EXPORT = {"fcn8s", "fcn16s", "fcn32s", "refinenet", "pspnet", "deeplabv3plus", "frrn_a",
-               "frrn_b"}
+               "frrn_b", "mosaic", "deeplabv3_edgetpu"}
 ONNX_SIZE: dict[str, tuple[int, int]] = {}  # per-model override of (64, 96) where too small
 
 

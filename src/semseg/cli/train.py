@@ -56,8 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-amp", dest="amp", action="store_const", const=False)
     p.add_argument("--workers", type=int)
     add_threads_argument(p)
-    p.add_argument("--init", help="initialise the whole network from a pretrained name or a "
-                   ".pt/.safetensors file (classifier re-indexed across label sets)")
+    p.add_argument("--init", metavar="MODEL",
+                   help="initialise from a pretrained name or .pt/.safetensors file: the same "
+                   "architecture whole (classifier re-indexed across label sets), another one "
+                   "where tensor names and shapes match, e.g. deeplabv3-mnv2-voc's encoder")
     p.add_argument("--seed", type=int)
     p.add_argument("--val-every", type=int)
     p.add_argument("--checkpoint-every", type=int,

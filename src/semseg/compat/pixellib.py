@@ -5,8 +5,10 @@ Change ``from pixellib.semantic import semantic_segmentation`` to
 likewise) and PixelLib's documented calls run unchanged. Differences (docs/pixellib_migration.md):
 
 - The model files PixelLib loads (TensorFlow ``.h5``/``.pb``) are not read: ``load_pascalvoc_model``
-  loads semseg's ``espnetv2-voc`` (same 21 VOC classes) unless given a semseg checkpoint.
-  ``load_cityscapes_model`` and ``segmentAsCityscapes`` are additions; there is no ADE20K model.
+  loads semseg's ``deeplabv3-mnv2-voc`` (DeepLabv3, same 21 VOC classes) and
+  ``load_ade20k_model`` ``mosaic-ade20k`` (ADE20K's 31 most frequent classes + "other", not all
+  150), unless given a semseg checkpoint. ``load_cityscapes_model`` and ``segmentAsCityscapes``
+  are additions.
 - Returned arrays follow OpenCV's BGR order by default, as PixelLib's examples expect
   (``cv2.imwrite(name, output)``, ``cv2.imshow``), and frames passed in are read as BGR;
   ``color_order="rgb"`` switches both to RGB. Files written by these calls always have correct
@@ -35,8 +37,9 @@ from semseg.inference import Segmenter
 from semseg.result import SegmentationResult
 from semseg.visualize import overlay as tint
 
-PASCALVOC_MODEL = "espnetv2-voc"
+PASCALVOC_MODEL = "deeplabv3-mnv2-voc"
 CITYSCAPES_MODEL = "espnetv2-cityscapes"
+ADE20K_MODEL = "mosaic-ade20k"
 OVERLAY_ALPHA = 0.7  # PixelLib's cv2.addWeighted(colours, 0.7, image, 0.3)
 BLUR_KERNELS = {"low": 21, "moderate": 39, "extreme": 81}  # PixelLib's blur sizes
 DETECT_ALIASES = {"monitor": "tvmonitor"}  # PixelLib's name for VOC's tvmonitor
@@ -139,7 +142,7 @@ class _Engine:
 
 
 class semantic_segmentation:
-    """PixelLib's ``semantic_segmentation`` on semseg's ESPNetv2 VOC and Cityscapes models."""
+    """PixelLib's ``semantic_segmentation`` on semseg's VOC, ADE20K and Cityscapes models."""
 
     def __init__(self, model_type: str = "h5", color_order: str = "bgr",
                  device: str = "cpu", runtime: str = "torch") -> None:
@@ -147,7 +150,7 @@ class semantic_segmentation:
         self._engine = _Engine(color_order, device, runtime)
 
     def load_pascalvoc_model(self, model_path: str | os.PathLike | None = None) -> None:
-        """Load the PASCAL VOC model (``espnetv2-voc``, or a semseg checkpoint path)."""
+        """Load the PASCAL VOC model (``deeplabv3-mnv2-voc``, or a semseg checkpoint path)."""
         self._engine.segmenters["pascalvoc"] = _load(model_path, PASCALVOC_MODEL,
                                                      self._engine.device, self._engine.runtime)
 
@@ -157,9 +160,8 @@ class semantic_segmentation:
                                                       self._engine.device, self._engine.runtime)
 
     def load_ade20k_model(self, model_path: str | os.PathLike | None = None) -> None:
-        """PixelLib's ADE20K loader: semseg has no ADE20K model, so this raises ``ModelError``."""
-        raise ModelError(f"{model_path}: semseg has no ADE20K (150-class) model; use "
-                         "load_pascalvoc_model() for objects, load_cityscapes_model() for streets")
+        """Load the ADE20K model (``mosaic-ade20k``: top-31 classes + other, or a checkpoint)."""
+        self._engine.segmenters["ade20k"] = _load(model_path, ADE20K_MODEL, self._engine.device)
 
     def _segment(self, key: str, image: Any, process_frame: bool, output_image_name: Any,
                  overlay: bool, verbose: Any) -> tuple[dict[str, Any], np.ndarray]:
@@ -193,6 +195,24 @@ class semantic_segmentation:
                                 output_video_name: str | None = None):
         """Segment every frame; write the colour-mask or overlay video; last (segvalues, frame)."""
         return self._video("pascalvoc", video_path, overlay, frames_per_second, output_video_name)
+
+    def segmentAsAde20k(self, image_path: Any, output_image_name: str | None = None,
+                        overlay: bool = False, process_frame: bool = False,
+                        verbose: Any = None) -> tuple[dict[str, Any], np.ndarray]:
+        """Like ``segmentAsPascalvoc`` with the ADE20K model (PixelLib's argument order)."""
+        return self._segment("ade20k", image_path, process_frame, output_image_name, overlay,
+                             verbose)
+
+    def segmentFrameAsAde20k(self, frame: Frame, output_frame_name: str | None = None,
+                             overlay: bool = False, verbose: Any = None):
+        """Like ``segmentFrameAsPascalvoc`` with the ADE20K model."""
+        return self._segment("ade20k", frame, True, output_frame_name, overlay, verbose)
+
+    def process_video_ade20k(self, video_path: str | os.PathLike, overlay: bool = False,
+                             frames_per_second: float | None = None,
+                             output_video_name: str | None = None):
+        """Like ``process_video_pascalvoc`` with the ADE20K model."""
+        return self._video("ade20k", video_path, overlay, frames_per_second, output_video_name)
 
     def segmentAsCityscapes(self, image_path: Any, process_frame: bool = False,
                             output_image_name: str | None = None, overlay: bool = False,
@@ -233,7 +253,7 @@ class alter_bg:
         self._engine = _Engine(color_order, device, runtime)
 
     def load_pascalvoc_model(self, model_path: str | os.PathLike | None = None) -> None:
-        """Load the PASCAL VOC model (``espnetv2-voc``, or a semseg checkpoint path)."""
+        """Load the PASCAL VOC model (``deeplabv3-mnv2-voc``, or a semseg checkpoint path)."""
         self._engine.segmenters["pascalvoc"] = _load(model_path, PASCALVOC_MODEL,
                                                      self._engine.device, self._engine.runtime)
 

@@ -54,6 +54,19 @@ CLASSES = (
 # The release defines no colours; the VOC colour map, skipping its black, keeps them distinct.
 INFO = DatasetInfo(name="ade20k", classes=CLASSES, palette=default_palette(151)[1:])
 LABEL_SETS = {"ade20k": INFO}
+# The MLPerf mobile "ADE20K top-31" label set of the pretrained MOSAIC model: the 31 most frequent
+# classes (the first 31 above) after "other" (0), which holds the remaining 119; colours are the
+# ADE20K colours of the SceneParsing toolkits, black for other. Normalization: x / 127.5 - 1.
+TOP31_PALETTE = (
+    (0, 0, 0), (120, 120, 120), (180, 120, 120), (6, 230, 230), (80, 50, 50), (4, 200, 3),
+    (120, 120, 80), (140, 140, 140), (204, 5, 255), (230, 230, 230), (4, 250, 7), (224, 5, 255),
+    (235, 255, 7), (150, 5, 61), (120, 120, 70), (8, 255, 51), (255, 6, 82), (143, 255, 140),
+    (204, 255, 4), (255, 51, 7), (204, 70, 3), (0, 102, 200), (61, 230, 250), (255, 6, 51),
+    (11, 102, 255), (255, 7, 71), (255, 9, 224), (9, 7, 230), (220, 220, 220), (255, 9, 92),
+    (112, 9, 255), (8, 255, 214),
+)
+TOP31_INFO = DatasetInfo(name="ade20k-top31", classes=("other", *CLASSES[:31]),
+                         palette=TOP31_PALETTE, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 LUT = build_lut({0: IGNORE_INDEX, **{v: v - 1 for v in range(1, 151)}})
 SPLIT_DIRS = {"train": "training", "val": "validation"}
 LAYOUT = "ROOT/images/{training,validation}/*.jpg and ROOT/annotations/{training,validation}/*.png"

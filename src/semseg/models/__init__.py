@@ -2,6 +2,7 @@
 
 # Importing each family module registers its constructors (explicit, no discovery magic).
 from semseg.models import (  # noqa: F401  (one family per line, so additions never conflict)
+    deeplabv3_mobile,
     deeplabv3plus,
     enet,
     espnetv2,
@@ -11,6 +12,7 @@ from semseg.models import (  # noqa: F401  (one family per line, so additions ne
     layers,
     linknet,
     litefpn,
+    mosaic,
     pspnet,
     refinenet,
     salsanext,

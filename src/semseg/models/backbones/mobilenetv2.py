@@ -68,17 +68,18 @@ class MobileNetV2(nn.Module):
     """MobileNetV2 trunk exposing a 5-level feature list like ``ResNet.forward_features``."""
 
     def __init__(
-        self, in_channels: int = 3, width_mult: float = 1.0, output_stride: int = 32
+        self, in_channels: int = 3, width_mult: float = 1.0, output_stride: int = 32,
+        divisor: int = 8,
     ) -> None:
         super().__init__()
         if output_stride not in OUTPUT_STRIDES:
             raise ConfigError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
-        in_ch = _make_divisible(32 * width_mult)
+        in_ch = _make_divisible(32 * width_mult, divisor)
         self.stem = ConvBNAct(in_channels, in_ch, 3, 2, act=nn.ReLU6)
         current, rate = 2, 1
         stages: list[nn.Sequential] = []
         for t, c, n, s in SETTINGS:
-            out_ch = _make_divisible(c * width_mult)
+            out_ch = _make_divisible(c * width_mult, divisor)
             first_rate, stride = rate, s
             if current * s > output_stride:  # trade this stage's stride for dilation
                 rate, stride = rate * s, 1
@@ -90,7 +91,7 @@ class MobileNetV2(nn.Module):
             in_ch = out_ch
         self.stages = nn.ModuleList(stages)
         self.out_channels: list[int] = [
-            _make_divisible(SETTINGS[i][1] * width_mult) for i in LEVEL_ENDS
+            _make_divisible(SETTINGS[i][1] * width_mult, divisor) for i in LEVEL_ENDS
         ]
         self.output_stride = output_stride
         _init_weights(self)
@@ -121,7 +122,10 @@ def _init_weights(model: nn.Module) -> None:
 
 
 def mobilenet_v2(
-    in_channels: int = 3, width_mult: float = 1.0, output_stride: int = 32
+    in_channels: int = 3, width_mult: float = 1.0, output_stride: int = 32, divisor: int = 8
 ) -> MobileNetV2:
-    """MobileNetV2 trunk without its 1280-channel classification conv."""
-    return MobileNetV2(in_channels, width_mult, output_stride)
+    """MobileNetV2 trunk without its 1280-channel classification conv.
+
+    ``divisor`` rounds the widths (8 in the paper's code; TF DeepLab's width-0.5 model uses 1).
+    """
+    return MobileNetV2(in_channels, width_mult, output_stride, divisor)
