@@ -56,12 +56,14 @@ def backproject(depth: np.ndarray, intrinsics: Intrinsics = NYU_DEPTH) -> np.nda
 
 
 def backproject_torch(depth: torch.Tensor, intrinsics: Intrinsics = NYU_DEPTH,
-                      stride: float = 1.0) -> torch.Tensor:
+                      stride: float | tuple[float, float] = 1.0) -> torch.Tensor:
     """(N, h, w) depth in metres -> (N, h, w, 3) points; pixel (i, j) of a map downsampled by
-    ``stride`` covers input pixels centred at ``(j + 0.5) * stride - 0.5``."""
+    ``stride`` (or (stride_y, stride_x)) covers input pixels centred at ``(j + 0.5) * stride -
+    0.5``."""
     _, h, w = depth.shape
-    u = (torch.arange(w, dtype=depth.dtype, device=depth.device) + 0.5) * stride - 0.5
-    v = (torch.arange(h, dtype=depth.dtype, device=depth.device) + 0.5) * stride - 0.5
+    sy, sx = stride if isinstance(stride, tuple) else (stride, stride)
+    u = (torch.arange(w, dtype=depth.dtype, device=depth.device) + 0.5) * sx - 0.5
+    v = (torch.arange(h, dtype=depth.dtype, device=depth.device) + 0.5) * sy - 0.5
     x = (u[None, None, :] - intrinsics.cx) * depth / intrinsics.fx  # (N, h, w)
     y = (v[None, :, None] - intrinsics.cy) * depth / intrinsics.fy
     return torch.stack([x, y, depth], dim=-1)

@@ -7,6 +7,7 @@ from semseg.models import (  # noqa: F401  (one family per line, so additions ne
     espnetv2,
     fcn,
     frrn,
+    gnn3d,
     icnet,
     layers,
     linknet,
