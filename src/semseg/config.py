@@ -31,6 +31,7 @@ class TrainConfig:
     arch: str = "litefpn"
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrained_backbone: bool = True  # ImageNet init where the architecture supports it
+    graph_head: str | None = None  # knn3d: the 3DGNN head over `arch` (semseg.models.gnn3d)
     # optimization
     epochs: int = 100
     batch_size: int = 8
@@ -75,6 +76,7 @@ class TrainConfig:
             "checkpoint_every": self.checkpoint_every >= 1,
             "lr": self.lr > 0,
             "crop_size": len(self.crop_size) == 2 and min(self.crop_size) >= 8,
+            "graph_head": self.graph_head in (None, "knn3d"),
         }
         for name, ok in checks.items():
             if not ok:

@@ -4,6 +4,7 @@
 from semseg.models import (  # noqa: F401  (one family per line, so additions never conflict)
     deeplabv3plus,
     enet,
+    esanet,
     espnetv2,
     fcn,
     frrn,
