@@ -81,3 +81,15 @@ def test_aux_head_models_keep_their_aux_outputs() -> None:
 def test_depth_constants_match_nyuv2() -> None:
     assert abs(DEPTH_MEAN - nyuv2.RGBD_MEAN[3]) < 1e-9
     assert abs(DEPTH_STD - nyuv2.RGBD_STD[3]) < 1e-9
+
+
+def test_graph_head_option() -> None:
+    from semseg.cli import build_parser
+    from semseg.config import TrainConfig
+    from semseg.errors import ConfigError
+
+    args = build_parser().parse_args(["train", "--arch", "esanet", "--graph-head", "knn3d"])
+    assert args.graph_head == "knn3d"
+    assert TrainConfig().graph_head is None
+    with pytest.raises(ConfigError, match="graph_head"):
+        TrainConfig(graph_head="dense")
