@@ -104,15 +104,18 @@ def score(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
 
 @torch.inference_mode()
 def cpu_ms(channels: int, kwargs: dict, repeats: int) -> float:
-    """Median ms of one forward pass of a 480x640 frame (a fresh model at that camera)."""
+    """Median CPU time (ms, this process, 1 thread) of one forward pass of a 480x640 frame.
+
+    Process CPU time rather than wall time: on a shared machine other jobs stretch the wall
+    clock but not the CPU time this process itself spends."""
     model = build(channels, kwargs, (480, 640)).eval()
     x = torch.randn(1, channels, 480, 640)
     model(x)  # warm-up
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         model(x)
-        times.append(1000 * (time.perf_counter() - start))
+        times.append(1000 * (time.process_time() - start))
     return statistics.median(times)
 
 
@@ -151,8 +154,10 @@ def render(rows: list[Row], args: argparse.Namespace) -> str:
         + f" | {r.cpu_ms_480x640:.0f} | {r.params_m:.1f} |\n" for r in rows)
     setup = (f"{args.train_scenes} training and {args.val_scenes} held-out scenes of "
              f"{args.height}x{args.width}, {args.steps} AdamW steps of batch {args.batch} "
-             f"per variant, from scratch, 1 CPU thread; times: median of {args.repeats} "
-             "forward passes after a warm-up, batch 1, 1 thread, on the 2-core shared machine")
+             "per variant, from scratch, 1 CPU thread; CPU ms: median process CPU time of "
+             f"{args.repeats} forward passes of a 480x640 frame after a warm-up, batch 1, "
+             "1 thread, on a shared 2-core machine (the wall clock there was several times "
+             "longer under other jobs' load)")
     cmd = COMMAND + "".join(f" --score-json {p}" for p in args.score_json)
     return PAGE.format(command=cmd, setup=setup, table=head + body,
                        scores=_score_table(args.score_json))
