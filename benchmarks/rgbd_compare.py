@@ -229,7 +229,8 @@ semseg score 3DGNN/result/nyu_40 test_labels_13 --classes nyuv2_13 \\
 ```
 
 `--pred-map nyuv2->nyuv2_13` maps the 0-based 40-class ids to the 13 classes
-(`class13Mapping.mat`); `--gt-map offset:-1` makes the ground truth 0-based with 0 ignored.
+(`class13Mapping.mat`); `--gt-map offset:-1` makes the ground truth 0-based with 0 ignored. The
+multi-scale set is scored the same way into `3dgnn_nyu40_msc.json`.
 
 {scores}
 """
