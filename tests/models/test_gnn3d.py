@@ -61,8 +61,6 @@ def test_graph_neighbours_are_3d_neighbours() -> None:
     assert not (far[idx2] == far[:, None]).all()
 
 
-# ~25 s here; the contract tests export gnn3d (image-plane graph) in the fast suite
-@pytest.mark.slow
 def test_onnx_export_with_depth(tmp_path) -> None:
     from semseg.export import export_onnx, onnx_parity
 
