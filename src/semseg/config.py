@@ -36,6 +36,7 @@ class TrainConfig:
     init: str | None = None  # pretrained name or .pt/.safetensors file: the same architecture is
     # initialised whole (classifier re-indexed across label sets), another one where names and
     # shapes match (e.g. an encoder); see semseg.transfer
+    graph_head: str | None = None  # knn3d: the 3DGNN head over `arch` (semseg.models.gnn3d)
     # optimization
     epochs: int = 100
     batch_size: int = 8
@@ -88,6 +89,7 @@ class TrainConfig:
             "lr": self.lr > 0,
             "crop_size": len(self.crop_size) == 2 and min(self.crop_size) >= 8,
             "dist_timeout_s": self.dist_timeout_s > 0,
+            "graph_head": self.graph_head in (None, "knn3d"),
         }
         checks["focal_gamma"] = self.focal_gamma >= 0
         for name, ok in checks.items():

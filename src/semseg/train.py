@@ -201,8 +201,11 @@ def _setup(cfg: TrainConfig, resume: bool):
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     train_ds, val_ds, info = build_datasets(cfg)
-    spec = ModelSpec(arch=cfg.arch, info=info, in_channels=len(info.mean),
-                     arch_kwargs=dict(cfg.arch_kwargs), input_size=cfg.eval_size)
+    arch, arch_kwargs = cfg.arch, dict(cfg.arch_kwargs)
+    if cfg.graph_head == "knn3d":  # the checkpoint rebuilds it as gnn3d over the base model
+        arch, arch_kwargs = "gnn3d", {"base": cfg.arch, "base_kwargs": arch_kwargs}
+    spec = ModelSpec(arch=arch, info=info, in_channels=len(info.mean),
+                     arch_kwargs=arch_kwargs, input_size=cfg.eval_size)
     model = spec.build()
     if cfg.pretrained_backbone and state is None and hasattr(model, "load_pretrained_backbone"):
         model.load_pretrained_backbone()

@@ -76,6 +76,13 @@ def build_sunrgbd(root: Path, request: pytest.FixtureRequest) -> tuple[str, str]
     return "train", "test"
 
 
+def build_sunrgbd_official(root: Path, request: pytest.FixtureRequest) -> tuple[str, str]:
+    from .test_sunrgbd_official import make_sun_official
+
+    make_sun_official(root)
+    return "train", "test"
+
+
 def build_folder(root: Path, request: pytest.FixtureRequest) -> tuple[str, str]:
     from .test_folder import IDS, rgb
 
@@ -87,11 +94,13 @@ def build_folder(root: Path, request: pytest.FixtureRequest) -> tuple[str, str]:
 BUILDERS: dict[str, Callable[[Path, pytest.FixtureRequest], tuple[str, str]]] = {
     "camvid": build_camvid, "camvid32": build_camvid32, "voc": build_voc, "coco": build_coco,
     "ade20k": build_ade20k, "cityscapes": build_cityscapes, "nyuv2": build_nyuv2,
-    "sunrgbd": build_sunrgbd, "folder": build_folder,
+    "sunrgbd": build_sunrgbd, "sunrgbd_official": build_sunrgbd_official,
+    "folder": build_folder,
 }
 # (input channels, classes of the default label set), from each dataset's published definition
 EXPECTED = {"camvid": (3, 11), "camvid32": (3, 11), "voc": (3, 21), "coco": (3, 171),
             "ade20k": (3, 150), "cityscapes": (3, 19), "nyuv2": (4, 40), "sunrgbd": (4, 37),
+            "sunrgbd_official": (4, 37),
             "folder": (3, 3)}
 
 

@@ -214,26 +214,35 @@ def run(args: argparse.Namespace) -> int:
         cm, bf = evaluate(model, DataLoader(ds, batch_size=1), info.num_classes,
                           info.ignore_index, args.device, logits_fn, tol,
                           lambda n: bar.advance(task, n))
+    head = {"model": args.model, "data": str(args.data), "split": args.split,
+            "images": len(ds), "tta_flip": args.tta, "scales": list(args.scales),
+            "input_size": list(input_size) if input_size else None,
+            "label_map": args.label_map,
+            "predictions_mapped": f"{spec.info.name}->{info.name}" if args.map_predictions
+            else None}
+    write_report(head, cm, bf, info.classes, tol, args.json_path, args.confusion_png)
+    return 0
+
+
+def write_report(head: dict, cm, bf, classes, tol: int | None, json_path: str | None,
+                 confusion_png: str | None) -> dict:
+    """Print the score table; write the JSON report (``head`` + scores) and the confusion PNG.
+
+    Shared by ``semseg eval`` and ``semseg score``: both report the same numbers the same way.
+    """
     scores = cm.compute()
-    _print_table(scores, bf, info.classes)
-    report = {"model": args.model, "data": str(args.data), "split": args.split,
-              "images": len(ds), "tta_flip": args.tta, "scales": list(args.scales),
-              "input_size": list(input_size) if input_size else None,
-              "label_map": args.label_map,
-              "predictions_mapped": f"{spec.info.name}->{info.name}" if args.map_predictions
-              else None,
-              **scores.to_dict(info.classes),
-              "confusion_matrix": cm.matrix.cpu().tolist()}
+    _print_table(scores, bf, classes)
+    report = {**head, **scores.to_dict(classes), "confusion_matrix": cm.matrix.cpu().tolist()}
     if bf is not None:
         report["boundary_f"] = bf.compute().mean
         report["boundary_tolerance_px"] = tol
-    if args.json_path:
+    if json_path:
         from semseg.imageio import atomic_write
 
-        atomic_write(args.json_path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
-    if args.confusion_png:
-        save_confusion_png(cm.matrix.cpu().numpy(), info.classes, args.confusion_png)
-    return 0
+        atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
+    if confusion_png:
+        save_confusion_png(cm.matrix.cpu().numpy(), classes, confusion_png)
+    return report
 
 
 def _logits(model, x, size, *, input_size, scales, flip):

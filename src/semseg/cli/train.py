@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--palette", help="palette file or dataset name (folder format)")
     p.add_argument("--arch", help="model name (see `semseg models`)")
     p.add_argument("--arch-kwargs", type=json.loads, help='JSON, e.g. \'{"base_width": 32}\'')
+    p.add_argument("--graph-head", choices=["knn3d"],
+                   help="add the 3DGNN head (3D k-NN graph network) over --arch")
     p.add_argument("--no-pretrained", dest="pretrained_backbone", action="store_const",
                    const=False, help="do not load ImageNet weights into the encoder")
     p.add_argument("--epochs", type=int)
@@ -78,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "pretrained_backbone", "init",
+OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "graph_head",
+                 "pretrained_backbone", "init",
                  "epochs", "batch_size", "crop_size", "eval_size", "scale_range", "optimizer", "lr",
                  "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "loss",
                  "focal_gamma", "device",

@@ -7,7 +7,18 @@ first) and pick one with ``palette=NAME``; ``DATASET_INFOS`` holds every label s
 RGB-D formats (nyuv2, sunrgbd) yield 4-channel inputs: ``len(info.mean)`` is the channel count.
 """
 
-from semseg.data import ade20k, camvid, camvid32, cityscapes, coco, folder, nyuv2, sunrgbd, voc
+from semseg.data import (
+    ade20k,
+    camvid,
+    camvid32,
+    cityscapes,
+    coco,
+    folder,
+    nyuv2,
+    sunrgbd,
+    sunrgbd_official,
+    voc,
+)
 from semseg.data.dataset import Sample, SegmentationDataset, SplitSource
 from semseg.data.info import IGNORE_INDEX, DatasetInfo
 
@@ -20,6 +31,7 @@ FORMATS = {
     "cityscapes": cityscapes,
     "nyuv2": nyuv2,
     "sunrgbd": sunrgbd,
+    "sunrgbd_official": sunrgbd_official,
     "folder": folder,
 }
 DATASET_INFOS: dict[str, DatasetInfo] = {"camvid": camvid.INFO} | {
