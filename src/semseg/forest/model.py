@@ -22,6 +22,7 @@ import time
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +143,7 @@ class Forest:
         if missing:
             raise InputFileError(f"{p}: missing arrays {missing}")
         off = data["tree_offsets"]
-        trees = [Tree(*(data[k][a:b] for k in ARRAYS[:-1])) for a, b in zip(off, off[1:],
-                                                                          strict=False)]
+        trees = [Tree(*(data[k][a:b] for k in ARRAYS[:-1])) for a, b in pairwise(off)]
         return cls(header["kind"], tuple(header["classes"]),
                    tuple(tuple(c) for c in header["palette"]), trees, float(header["scale"]),
                    int(header["radius"]), header["features"], header.get("meta", {}))

@@ -57,7 +57,7 @@ def fisher_weights(values: np.ndarray, z: np.ndarray, w: np.ndarray, active: np.
                    ridge: float = 1e-3) -> np.ndarray:
     """Ridge Fisher discriminant per filter: values (F, T, S), groups z (S,), sample weights w,
     active taps (F, T) bool -> weights (F, T), zero on inactive taps, max |w| = 1."""
-    f, t, _ = values.shape
+    t = values.shape[1]
     g1, g0 = w * z, w * (1 - z)
     m1 = values @ g1 / max(g1.sum(), 1e-12)  # (F, T)
     m0 = values @ g0 / max(g0.sum(), 1e-12)
