@@ -225,7 +225,7 @@ def train_forest(dataset, kind: str, params: ForestParams | None = None, cnn: st
         if tuple(forest._cnn.info.classes) != forest.classes:
             raise ConfigError(f"CNN {cnn!r} predicts {list(forest._cnn.info.classes)}, the "
                               f"dataset has {list(forest.classes)}")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     stack, masks = _training_stacks(dataset, forest, params, progress)
     channels = stack.shape[1]
     if kind == "pixel-pair":
@@ -244,5 +244,5 @@ def train_forest(dataset, kind: str, params: ForestParams | None = None, cnn: st
         progress(f"tree {t + 1}/{params.trees}: {len(forest.trees[-1].left)} nodes, "
                  f"{time.perf_counter() - start:.0f} s")
     forest.meta = {"params": vars(params), "train_seconds": time.perf_counter() - start,
-                   "train_images": len(masks)}
+                   "train_cpu_seconds": time.process_time() - cpu, "train_images": len(masks)}
     return forest
