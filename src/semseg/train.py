@@ -62,7 +62,7 @@ def build_datasets(cfg: TrainConfig):
     if cfg.train_masks:
         from semseg.points.data import with_masks
 
-        source = with_masks(source, cfg.train_masks)
+        source = with_masks(source, cfg.train_masks, cfg.limit_train)
     train = source.dataset(train_transform(
         info, cfg.crop_size, cfg.scale_range, hflip=cfg.hflip, color_jitter=cfg.color_jitter))
     if cfg.supervision == "points":

@@ -137,3 +137,12 @@ def test_simulated_clicks_on_camvid(camvid_root, tmp_path):
     x, y = points[0]
     first = read_sidecar(tmp_path / f"{ds.samples[0].image.stem}.json", camvid.INFO.classes)
     assert x.shape == (3, 360, 480) and int((y < 11).sum()) == len(first)
+
+
+def test_classes_clicked_outside_the_crop_get_no_image_level_term():
+    logits, target = _toy()
+    cropped = target.clone()
+    cropped[0, 0, 0] = PRESENCE_BASE + 0b01  # class 0 is in the image, its click was cropped out
+    terms = PointLoss(2).terms(logits, cropped)
+    assert terms["point"].item() == 0.0 and terms["present"].item() == 0.0
+    assert terms["absent"].item() == pytest.approx(np.log(2))  # class 1 is absent anyway

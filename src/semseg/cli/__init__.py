@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "compare",
     "export",
     "forest",
+    "points",
 )
 
 

@@ -48,6 +48,14 @@ def decode_targets(target: torch.Tensor, num_classes: int) -> tuple[torch.Tensor
     return clicked, present
 
 
+def clicked_classes(target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(N, K) bool: the classes with at least one click inside each (cropped) target."""
+    out = torch.zeros(target.shape[0], num_classes + 1, dtype=torch.bool, device=target.device)
+    ids = torch.where(target < num_classes, target, num_classes).flatten(1)  # (N, H*W)
+    out.scatter_(1, ids, True)
+    return out[:, :num_classes]
+
+
 class PointDataset(Dataset):
     """A ``SegmentationDataset`` whose masks are replaced by clicks (sidecars or simulated)."""
 
@@ -90,9 +98,10 @@ class PointDataset(Dataset):
         return x, encode_presence(y, present)
 
 
-def with_masks(source, mask_dir: str | Path):
+def with_masks(source, mask_dir: str | Path, limit: int | None = None):
     """A ``SplitSource`` whose masks are ``mask_dir/<image stem>.png`` index masks holding
-    0..K-1 and 255 (ignore), e.g. pseudo-labels; a missing file raises ``InputFileError``."""
+    0..K-1 and 255 (ignore), e.g. pseudo-labels, keeping its first ``limit`` samples; a missing
+    file raises ``InputFileError``."""
     import dataclasses
 
     from semseg.data.dataset import Sample, identity_lut
@@ -100,7 +109,8 @@ def with_masks(source, mask_dir: str | Path):
     from semseg.imageio import read_mask
 
     folder = Path(mask_dir)
-    samples = [Sample(s.image, folder / f"{s.image.stem}.png", s.depth) for s in source.samples]
+    samples = [Sample(s.image, folder / f"{s.image.stem}.png", s.depth)
+               for s in source.samples[:limit]]
     missing = [s.mask for s in samples if not s.mask.is_file()]
     if missing:
         raise InputFileError(f"{missing[0]}: mask missing ({len(missing)} of {len(samples)})")

@@ -11,11 +11,15 @@ S (N, K, H, W), clicked pixels I_s with classes G_i, present classes L, absent c
 
 The image-level terms are averaged over the images of the batch; pixels marked ignore never
 count. Choices where the paper leaves room: the point term is a mean over all clicks of the batch
-(Caffe's normalised loss), and all weights default to 1 (the paper's sum).
+(Caffe's normalised loss), and all weights default to 1 (the paper's sum). Bearman et al. train
+on whole images; with random crops a class clicked elsewhere in the image may be outside the
+crop, so L = classes clicked *inside the crop* and L' = classes absent from the *whole image*
+(the others are unknown and get no image-level term); on whole images this is the paper's loss.
 
 ``PointCamLoss`` is stage 1 of PCAMs (McEver & Manjunath 2020): the network's per-pixel logits
 serve as class activation maps; a multi-label soft-margin loss on their global average (image-level
-labels from the clicks) plus cross-entropy of the CAM logits at the clicked pixels.
+labels from the clicks; the same known/unknown rule under crops) plus cross-entropy of the CAM
+logits at the clicked pixels.
 
 Example:
     >>> loss = PointLoss(num_classes=11)(logits, target)     # (N, K, H, W), (N, H, W)
@@ -29,7 +33,7 @@ from torch import nn
 
 from semseg.data.info import IGNORE_INDEX
 from semseg.errors import ConfigError
-from semseg.points.data import decode_targets
+from semseg.points.data import clicked_classes, decode_targets
 
 POINT_LOSSES = ("bearman", "pcam")
 
@@ -61,7 +65,7 @@ class PointLoss(nn.Module):
         best = logp.masked_fill(~valid[:, None], -torch.inf).flatten(2).amax(2)  # (N, K)
         best = best.clamp(min=-80.0)  # an image without valid pixels adds nothing below
         has = valid.flatten(1).any(1)
-        pres = present & has[:, None]
+        pres = clicked_classes(target, self.num_classes) & has[:, None]
         absn = ~present & has[:, None]
         log_not = torch.log1p(-best.exp().clamp(max=1 - 1e-6))  # log(1 - S_{t_c,c})
         out["present"] = (-(best * pres).sum(1) / pres.sum(1).clamp(min=1)).mean()
@@ -95,7 +99,10 @@ class PointCamLoss(nn.Module):
         clicked, present = decode_targets(target, self.num_classes)
         valid = (target != self.ignore_index)[:, None].float()  # (N, 1, H, W)
         gap = (logits * valid).sum((2, 3)) / valid.sum((2, 3)).clamp(min=1)  # (N, K)
-        image = F.multilabel_soft_margin_loss(gap, present.float())
+        here = clicked_classes(target, self.num_classes)
+        known = (here | ~present).float()  # clicked in the crop, or absent from the image
+        bce = F.binary_cross_entropy_with_logits(gap, here.float(), reduction="none")
+        image = ((bce * known).sum(1) / known.sum(1).clamp(min=1)).mean()
         return image + self.point * _point_term(logits.log_softmax(1), target, clicked)
 
 
