@@ -15,12 +15,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 CAMVID = "../shared/data/camvid"
+RUN_MISSING = True  # --render-only sets False: a stage without results raises NotRun
+
+
+NOT_RUN: list[str] = []  # rows skipped by --render-only
+LOADS: list[float | None] = []  # load averages recorded by the stages reported
+
+
+class NotRun(Exception):
+    """A stage has no results and --render-only forbids running it."""
+
+
+def _check_may_run(path: Path) -> None:
+    if not RUN_MISSING:
+        raise NotRun(str(path))
 SMOOTH_ITERS = 5
 TIMING_FRAMES = 10
 
@@ -39,7 +54,10 @@ def run_stage(result: Path, argv: list[str], *, json_flag: bool = True) -> dict:
 
     done = result.with_suffix(".cmd.json")
     if result.is_file() and done.is_file():
-        return {**json.loads(result.read_text()), **json.loads(done.read_text())}
+        meta = json.loads(done.read_text())
+        LOADS.append(meta.get("load_avg_1min"))
+        return {**json.loads(result.read_text()), **meta}
+    _check_may_run(result)
     full = argv + (["--json", str(result)] if json_flag else [])
     print("+ semseg " + " ".join(full), flush=True)
     start, cpu = time.perf_counter(), time.process_time()
@@ -47,7 +65,7 @@ def run_stage(result: Path, argv: list[str], *, json_flag: bool = True) -> dict:
     if code != 0:
         raise SystemExit(f"stage failed ({code}): semseg {' '.join(full)}")
     meta = {"command": "semseg " + " ".join(full), "wall_s": time.perf_counter() - start,
-            "cpu_s": time.process_time() - cpu}
+            "cpu_s": time.process_time() - cpu, "load_avg_1min": os.getloadavg()[0]}
     _write_json(done, meta)
     return {**json.loads(result.read_text()), **meta}
 
@@ -82,6 +100,7 @@ def timing_stage(out: Path, model: str, data: str) -> dict:
     """Median ms per 360x480 val frame at 1 and 2 threads for a forest file or a CNN name."""
     if out.is_file():
         return json.loads(out.read_text())
+    _check_may_run(out)
     from semseg.mask_scores import split_dataset
 
     ds = split_dataset(data, "camvid", "val")
@@ -140,13 +159,16 @@ def command_stage(done: Path, argv: list[str]) -> dict:
     from semseg.cli import main as semseg_main
 
     if done.is_file():
-        return json.loads(done.read_text())
+        meta = json.loads(done.read_text())
+        LOADS.append(meta.get("load_avg_1min"))
+        return meta
+    _check_may_run(done)
     print("+ semseg " + " ".join(argv), flush=True)
     start, cpu = time.perf_counter(), time.process_time()
     if semseg_main(argv) != 0:
         raise SystemExit(f"stage failed: semseg {' '.join(argv)}")
     meta = {"command": "semseg " + " ".join(argv), "wall_s": time.perf_counter() - start,
-            "cpu_s": time.process_time() - cpu}
+            "cpu_s": time.process_time() - cpu, "load_avg_1min": os.getloadavg()[0]}
     _write_json(done, meta)
     return meta
 
@@ -272,9 +294,22 @@ def collect(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
     sections = args.sections.split(",")
     if "forest" in sections:
         sections += FOREST_ROWS
-    forest = forest_section(args.runs, args.data, args.budget, sections)
-    points = [points_row(n, args.runs, args.data, args.budget) for n in POINT_ROWS
-              if n in sections]
+    forest = []
+    for name in FOREST_ROWS:
+        if name in sections:
+            try:
+                forest += forest_section(args.runs, args.data, args.budget, [name])
+            except NotRun as missing:
+                print(f"not run: {name} ({missing})")
+                NOT_RUN.append(name)
+    points = []
+    for name in POINT_ROWS:
+        if name in sections:
+            try:
+                points.append(points_row(name, args.runs, args.data, args.budget))
+            except NotRun as missing:
+                print(f"not run: {name} ({missing})")
+                NOT_RUN.append(name)
     return forest, points
 
 
@@ -288,7 +323,7 @@ val frames at 360x480; the test split is never used.
 
 ## Budget and machine: read this before comparing with the papers
 
-- Measured on a shared 2-core CPU machine while other jobs were running (load about 12). Training
+- Measured on a shared 2-core CPU machine while other jobs were running ({load}). Training
   times are *process CPU time* at 1 thread (wall time in brackets); inference is the median over
   {frames} val frames of process CPU ms at 1 thread (wall ms in brackets) and wall ms at 2 threads.
   Wall figures are inflated by the other jobs; rerun on an idle machine for latency claims.
@@ -298,10 +333,10 @@ val frames at 360x480; the test split is never used.
   numbers are quoted here.
 - Supervision budget (multiplier {budget}): every row trains the same network (LiteFPN, ImageNet
   encoder) on the first {train_images} train images for the same number of steps (the command
-  lines below), a few minutes of CPU each. Bearman et al. trained FCN-32s on ~10k PASCAL VOC
-  images (42.7 mIoU with one point per class + objectness vs 58.3 fully supervised, VOC 2012
-  val); PCAMs used a ResNet CAM network and a DeepLab final model. Our rows are comparable with
-  each other, not with those papers. `--budget 4` (or more) regenerates everything with bigger
+  lines below), a few minutes of CPU each. Bearman et al. trained FCN-32s on PASCAL VOC 2012 +
+  SBD (they report 42.7 mIoU with one point per class + objectness vs 58.3 fully supervised on
+  VOC 2012 val); PCAMs' settings were not available to us (abstract only). Our rows are
+  comparable with each other, not with those papers. `--budget 4` (or more) regenerates everything with bigger
   budgets; the table headers then still say what each row got.
 """
 
@@ -361,13 +396,20 @@ def render_doc(forest: list[str], points: list[str], args: argparse.Namespace) -
     command = ("PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/other_approaches.py "
                f"{args.runs} --doc {args.doc}" + (f" --budget {args.budget:g}"
                                                   if args.budget != 1 else ""))
-    parts = [INTRO.format(command=command, frames=TIMING_FRAMES, budget=f"{args.budget:g}",
+    loads = [v for v in LOADS if v is not None]
+    load = (f"1-minute load average {min(loads):.0f} to {max(loads):.0f} at the end of the "
+            "stages that recorded it" if loads else "load not recorded")
+    parts = [INTRO.format(command=command, load=load, frames=TIMING_FRAMES, budget=f"{args.budget:g}",
                           forest_budget=", ".join(f"{k} {v}" for k, v in budget.items()),
                           train_images=TRAIN_IMAGES)]
     if forest:
         parts += [FOREST_TEXT.format(smooth=SMOOTH_ITERS), "\n".join(forest), ""]
     if points:
         parts += [POINTS_TEXT, "\n".join(points), ""]
+    if NOT_RUN:
+        parts += ["## Not measured in this budget", "",
+                  "These rows had no results when the report was written (rerun the command "
+                  "above to add them): " + ", ".join(NOT_RUN) + ".", ""]
     return "\n".join(parts)
 
 
@@ -377,6 +419,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", default=CAMVID)
     p.add_argument("--doc", type=Path, help="write the Markdown report here")
     p.add_argument("--budget", type=float, default=1.0, help="training budget multiplier")
+    p.add_argument("--render-only", action="store_true",
+                   help="run nothing; report the rows whose results exist")
     p.add_argument("--sections", default="forest," + ",".join(POINT_ROWS),
                    help="comma-separated: forest (= " + ", ".join(FOREST_ROWS) + ") and/or "
                    + ", ".join(POINT_ROWS))
@@ -384,7 +428,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global RUN_MISSING
     args = parse_args(argv)
+    RUN_MISSING = not args.render_only
     forest, points = collect(args)
     if args.doc:
         args.doc.write_text(render_doc(render_forest(forest) if forest else [],
