@@ -336,8 +336,8 @@ val frames at 360x480; the test split is never used.
   lines below), a few minutes of CPU each. Bearman et al. trained FCN-32s on PASCAL VOC 2012 +
   SBD (they report 42.7 mIoU with one point per class + objectness vs 58.3 fully supervised on
   VOC 2012 val); PCAMs' settings were not available to us (abstract only). Our rows are
-  comparable with each other, not with those papers. `--budget 4` (or more) regenerates everything with bigger
-  budgets; the table headers then still say what each row got.
+  comparable with each other, not with those papers. `--budget 4` (or more) regenerates
+  everything with bigger budgets; the text then states what each row got.
 """
 
 FOREST_TEXT = """\
@@ -399,7 +399,8 @@ def render_doc(forest: list[str], points: list[str], args: argparse.Namespace) -
     loads = [v for v in LOADS if v is not None]
     load = (f"1-minute load average {min(loads):.0f} to {max(loads):.0f} at the end of the "
             "stages that recorded it" if loads else "load not recorded")
-    parts = [INTRO.format(command=command, load=load, frames=TIMING_FRAMES, budget=f"{args.budget:g}",
+    parts = [INTRO.format(command=command, load=load, frames=TIMING_FRAMES,
+                          budget=f"{args.budget:g}",
                           forest_budget=", ".join(f"{k} {v}" for k, v in budget.items()),
                           train_images=TRAIN_IMAGES)]
     if forest:
