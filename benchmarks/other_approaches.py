@@ -163,6 +163,14 @@ def command_stage(done: Path, argv: list[str]) -> dict:
         LOADS.append(meta.get("load_avg_1min"))
         return meta
     _check_may_run(done)
+    lock = done.with_suffix(".lock")
+    done.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock.open("x").close()  # another process running this stage skips it
+    except FileExistsError:
+        raise NotRun(f"{done}: running in another process ({lock})") from None
+    if argv[0] == "train" and (Path(argv[argv.index("-o") + 1]) / "last.pt").is_file():
+        argv = [*argv, "--resume"]  # an interrupted run continues exactly (semseg.train)
     print("+ semseg " + " ".join(argv), flush=True)
     start, cpu = time.perf_counter(), time.process_time()
     if semseg_main(argv) != 0:
@@ -170,6 +178,7 @@ def command_stage(done: Path, argv: list[str]) -> dict:
     meta = {"command": "semseg " + " ".join(argv), "wall_s": time.perf_counter() - start,
             "cpu_s": time.process_time() - cpu, "load_avg_1min": os.getloadavg()[0]}
     _write_json(done, meta)
+    lock.unlink()
     return meta
 
 
@@ -245,7 +254,7 @@ def points_row(name: str, runs: Path, data: str, scale: float) -> dict:
         pseudo = runs / "points" / "pcam-pseudo"
         row["pseudo"] = run_stage(pseudo.with_suffix(".json"), [
             "points", "pseudo", str(run / "best.pt"), "--data", data, "--clicks", str(clicks),
-            "--limit", str(TRAIN_IMAGES), "-o", str(pseudo)])
+            "--limit", str(TRAIN_IMAGES), "--steps", "100", "--iters", "20", "-o", str(pseudo)])
         run = runs / "points" / "pcam-final"
         row["train"].append(command_stage(run / "train.cmd.json", [
             *recipe, "--train-masks", str(pseudo), "-o", str(run)]))

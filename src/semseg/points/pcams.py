@@ -76,14 +76,14 @@ def pair_affinity(embed: torch.Tensor, radius: int) -> torch.Tensor:
 def random_walk(scores: np.ndarray, affinity: np.ndarray, radius: int, beta: float,
                 iters: int) -> np.ndarray:
     """Propagate (K, h, w) scores along (O, h, w) affinities (``offsets(radius)`` order)."""
-    weight = torch.from_numpy(affinity).double() ** beta
-    weight = weight / weight.sum(0, keepdim=True).clamp(min=1e-12)  # (O, h, w)
-    x = torch.from_numpy(scores).double()
+    weight = torch.from_numpy(affinity).float() ** beta
+    weight = weight / weight.sum(0, keepdim=True).clamp(min=1e-30)  # (O, h, w)
+    x = torch.from_numpy(scores).float()
     for _ in range(iters):
         padded = nn.functional.pad(x, (radius,) * 4)
         x = sum(weight[i] * _shift(padded, dy, dx, radius)
                 for i, (dy, dx) in enumerate(offsets(radius)))
-    return x.float().numpy()
+    return x.numpy()
 
 
 def affinity_loss(embed: torch.Tensor, labels: torch.Tensor, radius: int) -> torch.Tensor:
