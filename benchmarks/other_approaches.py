@@ -263,25 +263,25 @@ def points_row(name: str, runs: Path, data: str, scale: float) -> dict:
     return row
 
 
-def _clicks_per_image(folder: Path | None) -> str:
+def _clicks_per_image(folder: Path | None, data: str) -> str:
     if folder is None:
         return "dense mask (every pixel)"
     from semseg.mask_scores import split_dataset
 
-    stems = [s.image.stem for s in split_dataset(CAMVID, "camvid", "train").samples]
+    stems = [s.image.stem for s in split_dataset(data, "camvid", "train").samples]
     counts = [len(json.loads((folder / f"{s}.json").read_text())["clicks"])
               for s in stems[:TRAIN_IMAGES]]
     return f"{statistics.mean(counts):.1f} clicks"
 
 
-def render_points(rows: list[dict]) -> list[str]:
+def render_points(rows: list[dict], data: str) -> list[str]:
     lines = ["| supervision | val mIoU | pixel acc | boundary F (2 px) | annotation per image | "
              "training CPU time |", "|" + "---|" * 6]
     for r in rows:
         ev = r["eval"]
         cpu = sum(t["cpu_s"] for t in r["train"]) + r.get("pseudo", {}).get("cpu_s", 0.0)
         lines.append(f"| {r['name']} | {_pct(ev['miou'])} | {_pct(ev['pixel_acc'])} | "
-                     f"{_pct(ev.get('boundary_f'))} | {_clicks_per_image(r['clicks'])} | "
+                     f"{_pct(ev.get('boundary_f'))} | {_clicks_per_image(r['clicks'], data)} | "
                      f"{cpu / 60:.1f} min |")
     pseudo = next((r["pseudo"] for r in rows if "pseudo" in r), None)
     if pseudo:
@@ -441,10 +441,12 @@ def main(argv: list[str] | None = None) -> int:
     global RUN_MISSING
     args = parse_args(argv)
     RUN_MISSING = not args.render_only
+    NOT_RUN.clear()
+    LOADS.clear()
     forest, points = collect(args)
     if args.doc:
         args.doc.write_text(render_doc(render_forest(forest) if forest else [],
-                                       render_points(points) if points else [], args))
+                                       render_points(points, args.data) if points else [], args))
     return 0
 
 
