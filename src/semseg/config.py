@@ -29,6 +29,12 @@ class TrainConfig:
     val_split: str = "val"
     limit_train: int | None = None  # use only the first N training samples (overfit tests)
     limit_val: int | None = None
+    train_masks: str | None = None  # folder of <stem>.png index masks replacing the training
+    # split's masks (e.g. PCAMs pseudo-labels from `semseg points pseudo`)
+    supervision: str = "full"  # full (dense masks) | points (clicks, see semseg.points)
+    clicks: str | None = None  # points: folder of <stem>.json click files; None: simulated
+    click_protocol: str = "1-per-class"  # 1-per-class | all-instances | n-per-class
+    point_loss: str = "bearman"  # points: bearman (What's the Point) | pcam (PCAMs stage 1)
     # model
     arch: str = "litefpn"
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +88,10 @@ class TrainConfig:
             "optimizer": self.optimizer in ("adamw", "sgd"),
             "class_weighting": self.class_weighting in ("enet", "none"),
             "device": self.device in ("auto", "cpu", "cuda"),
+            "supervision": self.supervision in ("full", "points"),
+            "click_protocol": self.click_protocol in ("1-per-class", "all-instances",
+                                                      "n-per-class"),
+            "point_loss": self.point_loss in ("bearman", "pcam"),
             "epochs": self.epochs >= 1,
             "batch_size": self.batch_size >= 1,
             "val_every": self.val_every >= 1,

@@ -61,8 +61,17 @@ def build_datasets(cfg: TrainConfig):
         if split not in sources:
             raise ConfigError(f"{cfg.data}: split {split!r} not found; have {list(sources)}")
     info = sources[cfg.train_split].info
-    train = sources[cfg.train_split].dataset(train_transform(
+    source = sources[cfg.train_split]
+    if cfg.train_masks:
+        from semseg.points.data import with_masks
+
+        source = with_masks(source, cfg.train_masks, cfg.limit_train)
+    train = source.dataset(train_transform(
         info, cfg.crop_size, cfg.scale_range, hflip=cfg.hflip, color_jitter=cfg.color_jitter))
+    if cfg.supervision == "points":
+        from semseg.points.data import PointDataset
+
+        train = PointDataset(train, cfg.clicks, cfg.click_protocol, cfg.seed)
     val = sources[cfg.val_split].dataset(eval_transform(info, cfg.eval_size))
     if cfg.limit_train:
         train = Subset(train, range(min(cfg.limit_train, len(train))))
@@ -76,7 +85,12 @@ def _base(ds):
 
 
 def build_criterion(cfg: TrainConfig, train_ds, num_classes: int, ignore: int) -> nn.Module:
-    """``cfg.loss`` (default cross-entropy) with ENet class weights from the training masks."""
+    """``cfg.loss`` (default cross-entropy) with ENet class weights from the training masks
+    (point supervision: its own loss, see semseg.points.losses)."""
+    if cfg.supervision == "points":
+        from semseg.points.losses import point_criterion
+
+        return point_criterion(cfg.point_loss, num_classes, ignore)
     weight = None
     weighted = any(name in ("ce", "focal") for _, name in parse_loss(cfg.loss))
     if cfg.class_weighting == "enet" and weighted:

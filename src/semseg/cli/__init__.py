@@ -27,6 +27,8 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "serve",
     "score",
+    "forest",
+    "points",
 )
 
 

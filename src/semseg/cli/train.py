@@ -69,6 +69,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps-per-epoch", type=int, help="cap steps per epoch (smoke runs)")
     p.add_argument("--limit-train", type=int, help="use only the first N training images")
     p.add_argument("--limit-val", type=int, help="use only the first N validation images")
+    p.add_argument("--train-masks", help="folder of <stem>.png masks replacing the training "
+                   "masks (e.g. pseudo-labels)")
+    p.add_argument("--supervision", choices=["full", "points"],
+                   help="points: train from clicks (semseg.points)")
+    p.add_argument("--clicks", help="points: folder of <stem>.json clicks (default: simulated)")
+    p.add_argument("--click-protocol", choices=["1-per-class", "all-instances", "n-per-class"])
+    p.add_argument("--point-loss", choices=["bearman", "pcam"])
     p.add_argument("-o", "--out-dir", help="run folder (checkpoints, logs, curves)")
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train in N data-parallel processes on this machine (launches "
@@ -87,7 +94,8 @@ OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "graph_head
                  "focal_gamma", "device",
                  "amp", "workers", "threads", "seed", "val_every", "checkpoint_every",
                  "steps_per_epoch",
-                 "limit_train", "limit_val", "out_dir", "sync_bn", "dist_timeout_s")
+                 "limit_train", "limit_val", "out_dir", "sync_bn", "dist_timeout_s",
+                 "train_masks", "supervision", "clicks", "click_protocol", "point_loss")
 
 
 def run(args: argparse.Namespace) -> int:
