@@ -112,7 +112,7 @@ def test_load_any_architecture_checkpoint_and_errors(tmp_path: Path) -> None:
         load_any(str(tmp_path / "missing.pt"))
     with pytest.raises(ConfigError, match="apply only to architecture names"):
         load_any(str(ckpt), arch_kwargs=TINY_UNET)
-    with pytest.raises(ConfigError, match="bad model arguments"):
+    with pytest.raises(ModelError, match=r"model 'unet' has no parameter\(s\) no_such_arg"):
         load_any("unet", arch_kwargs={"no_such_arg": 1})
 
 
