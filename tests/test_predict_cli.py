@@ -260,3 +260,20 @@ def test_animated_gif_gives_its_first_frame(model_path, tmp_path):
     # on the two halves, where the white second frame would give one label everywhere
     left, right = np.unique(mask[:, :20]), np.unique(mask[:, 20:])
     assert len(left) == 1 and len(right) == 1 and left[0] != right[0]
+
+
+def test_model_may_be_left_out(images, tmp_path, model_path):
+    """`semseg predict photo.jpg -o out/` means semseg.segment's default model."""
+    from semseg.cli.predict import default_model_if_left_out
+    from semseg.oneliner import DEFAULT_MODEL
+
+    a, b = map(str, images)
+    assert default_model_if_left_out(a, [b]) == (DEFAULT_MODEL, [a, b])
+    assert default_model_if_left_out(str(images[0].parent), []) == (
+        DEFAULT_MODEL, [str(images[0].parent)])
+    assert default_model_if_left_out(str(tmp_path / "imgs" / "*.png"), []) == (
+        DEFAULT_MODEL, [str(tmp_path / "imgs" / "*.png")])
+    # a model file or a name stays the model
+    assert default_model_if_left_out(str(model_path), [a]) == (str(model_path), [a])
+    assert default_model_if_left_out("default", [a]) == ("default", [a])
+    assert default_model_if_left_out("missing.jpg", [a]) == ("missing.jpg", [a])

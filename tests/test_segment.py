@@ -102,12 +102,13 @@ def test_cityscapes_model_on_a_camvid_street(camvid_root: Path) -> None:
     assert road[truth == 3].mean() > 0.9 and sky[truth == 0].mean() > 0.85  # CamVid road, sky
 
 
-def test_predict_cli_offline_from_the_mirror(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("model", [["deeplabv3-mnv2-voc"], []], ids=["named", "default"])
+def test_predict_cli_offline_from_the_mirror(tmp_path: Path, monkeypatch, model) -> None:
     from semseg.cli import main
 
     monkeypatch.setenv("SEMSEG_OFFLINE", "1")
     src = save_image(tmp_path / "astronaut.png", photo("astronaut"))
-    assert main(["predict", "deeplabv3-mnv2-voc", str(src), "-o", str(tmp_path / "out")]) == 0
+    assert main(["predict", *model, str(src), "-o", str(tmp_path / "out")]) == 0
     from PIL import Image
 
     person = np.asarray(Image.open(tmp_path / "out" / "astronaut_mask.png")) == 15  # palette ids

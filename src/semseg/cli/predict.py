@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "image files, folders, glob patterns (quoted or not) and videos (.mp4/.avi/.mov/.mkv), "
         "or SemanticKITTI .bin LiDAR scans (see docs/lidar.md).",
     )
-    p.add_argument("model", metavar="MODEL", help="checkpoint/safetensors path or pretrained name")
+    p.add_argument("model", metavar="MODEL", help="checkpoint/safetensors path or pretrained name; "
+                   "may be left out: `semseg predict photo.jpg -o out/` uses the strongest "
+                   "PASCAL VOC model (deeplabv3-mnv2-voc), like semseg.segment")
     p.add_argument("inputs", metavar="INPUT", nargs="*", help="images, folders, globs, videos")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="output folder (or OUT.mp4 for a single video or a camera)")
@@ -163,8 +165,21 @@ def _video_dest(output: Path, source: Path | int, single: bool) -> Path:
     return output / f"{stem}_overlay.mp4"
 
 
+def default_model_if_left_out(model: str, inputs: list[str]) -> tuple[str, list[str]]:
+    """``semseg predict photo.jpg ...``: when the MODEL argument is an input (an image or video
+    file, a folder, a glob pattern), the model is ``semseg.segment``'s default."""
+    from semseg.oneliner import DEFAULT_MODEL
+
+    path = Path(model)
+    is_input = (path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+                                  + VIDEO_SUFFIXES) or (not path.exists() and any(
+                                      c in model for c in "*?[")))
+    return (DEFAULT_MODEL, [model, *inputs]) if is_input else (model, inputs)
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict every input; print one summary line."""
+    args.model, args.inputs = default_model_if_left_out(args.model, args.inputs)
     if args.camera is None:
         from semseg.lidar.commands import is_scan_input, run_predict
 
