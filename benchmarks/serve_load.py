@@ -76,7 +76,8 @@ def start_server(args: argparse.Namespace, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
         [*CLI, "serve", args.model, "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(args.workers), "--threads", str(args.threads),
-         "--queue", str(args.queue), "--log-level", "warning"], env=env)
+         "--queue", str(args.queue), "--runtime", args.runtime, "--log-level", "warning"],
+        env=env)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -126,7 +127,7 @@ def report(args: argparse.Namespace, phases: dict[str, Phase], rss: dict[str, fl
     over_s = ", ".join(f"{s}: {len(v)}" for s, v in sorted(over.latencies.items()))
     p503 = over.percentiles(503) if 503 in over.latencies else None
     lines = [
-        "# Serving: load figures",
+        f"# Serving: load figures ({args.runtime})",
         "",
         "Measured by `benchmarks/serve_load.py` against `semseg serve` on 127.0.0.1 (client and "
         "server on the same machine):",
@@ -134,20 +135,20 @@ def report(args: argparse.Namespace, phases: dict[str, Phase], rss: dict[str, fl
         "```bash",
         f"PYTHONPATH=src python benchmarks/serve_load.py --requests {args.requests} "
         f"--clients {args.clients} --workers {args.workers} --threads {args.threads} "
-        f"--queue {args.queue} -o {args.output}",
+        f"--queue {args.queue} --runtime {args.runtime} -o {args.output}",
         "```",
         "",
-        f"Setup: model `{args.model}`, a {image_size[1]}x{image_size[0]} JPEG "
+        f"Setup: model `{args.model}` ({args.runtime}), a {image_size[1]}x{image_size[0]} JPEG "
         f"(`{args.image}`) posted as multipart, JSON answers; one uvicorn process with "
         f"{args.workers} inference workers x {args.threads} torch thread(s), queue "
         f"{args.queue}; {args.warmup} warm-up requests first. Machine: {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), Python {platform.python_version()}; "
         f"measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
-        f"**Shared machine**: the host's 1-minute load average was {load['before'][0]:.2f} "
-        f"before and {load['after'][0]:.2f} after the run on {os.cpu_count()} cores (other "
-        "jobs, including a training run, were using the CPUs), so throughput is lower and "
-        "latency higher than on an idle machine.",
+        f"The host's 1-minute load average was {load['before'][0]:.2f} before and "
+        f"{load['after'][0]:.2f} after the run on {os.cpu_count()} cores"
+        + (" (other jobs were using the CPUs, so throughput is lower and latency higher than "
+           "on an idle machine)." if load["before"][0] > 1.5 else "."),
         "",
         "| phase | requests | clients | wall s | req/s | p50 ms | p95 ms | p99 ms | max ms | "
         "statuses | transport errors |",
@@ -178,17 +179,13 @@ def report(args: argparse.Namespace, phases: dict[str, Phase], rss: dict[str, fl
             f"{sum(over.failures.values())} transport errors.",
             "",
         ]
-    lines += [
-        "Not measured here: the ONNX Runtime path (the service uses `Segmenter`, which "
-        "runs PyTorch in this version).",
-        "",
-    ]
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="default")
+    p.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"))
     p.add_argument("--image", default="src/semseg/assets/street.jpg")
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--clients", type=int, default=8)

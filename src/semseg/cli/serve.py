@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow cross-origin calls from ORIGIN (repeatable; default: none)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"),
+                   help="run the networks in PyTorch or ONNX Runtime (graph exported once and "
+                   "cached; default torch)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
 
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     limits = Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
                     timeout_s=args.timeout)
-    app = create_app(load_models(args.models, args.device), limits=limits, workers=workers,
+    app = create_app(load_models(args.models, args.device, args.runtime), limits=limits, workers=workers,
                      threads=args.threads, queue=args.queue, cors_origins=args.cors_origin)
     print(f"semseg serve: {', '.join(app.state.models)} on http://{args.host}:{args.port}/ "
           f"({workers} workers x {args.threads} threads, queue {args.queue})", flush=True)

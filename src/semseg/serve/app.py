@@ -115,8 +115,10 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def load_models(names: Sequence[str], device: str = "cpu") -> dict[str, Segmenter]:
-    """Load each pretrained name or checkpoint path once; keys are what clients may ask for."""
+def load_models(names: Sequence[str], device: str = "cpu", runtime: str = "torch"
+                ) -> dict[str, Segmenter]:
+    """Load each pretrained name or checkpoint path once; keys are what clients may ask for.
+    ``runtime`` "onnxruntime" runs each network through its cached ONNX graph."""
     if not names:
         raise ConfigError("give at least one model (a pretrained name or a checkpoint path)")
     keys: dict[str, str] = {}
@@ -127,7 +129,8 @@ def load_models(names: Sequence[str], device: str = "cpu") -> dict[str, Segmente
             raise ConfigError(f"{name}: clients could not tell it from {keys[key]} (both are "
                               f"called {key!r}); rename one file")
         keys[key] = name
-    return {key: Segmenter.from_pretrained(name, device=device) for key, name in keys.items()}
+    return {key: Segmenter.from_pretrained(name, device=device, runtime=runtime)
+            for key, name in keys.items()}
 
 
 @dataclass(frozen=True)
