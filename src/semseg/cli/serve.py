@@ -67,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     limits = Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
                     timeout_s=args.timeout)
-    app = create_app(load_models(args.models, args.device, args.runtime), limits=limits, workers=workers,
-                     threads=args.threads, queue=args.queue, cors_origins=args.cors_origin)
+    models = load_models(args.models, args.device, args.runtime)
+    app = create_app(models, limits=limits, workers=workers, threads=args.threads,
+                     queue=args.queue, cors_origins=args.cors_origin)
     print(f"semseg serve: {', '.join(app.state.models)} on http://{args.host}:{args.port}/ "
           f"({workers} workers x {args.threads} threads, queue {args.queue})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
