@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -18,7 +20,8 @@ from semseg.geometry import (
     surface_normals,
 )
 
-SAMPLES = "/work/shared/data/nyuv2-samples/000001"
+SAMPLES = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nyuv2-samples"
+              / "000001")
 K = Intrinsics(40.0, 50.0, 32.0, 24.0)  # a wide view: floor and wall both visible
 
 

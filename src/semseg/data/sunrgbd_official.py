@@ -32,13 +32,12 @@ from semseg.data.dataset import (
     check_split,
     choose_label_set,
     layout_error,
-    rgbd_image,
     strict_dataset,
 )
-from semseg.data.sunrgbd import CLASSES, INFO, LUT, read_depth
+from semseg.data.sunrgbd import CLASSES, INFO, LUT, read_rgbd
 from semseg.errors import InputFileError
 from semseg.geometry import Intrinsics
-from semseg.imageio import IMAGE_EXTENSIONS, read_image
+from semseg.imageio import IMAGE_EXTENSIONS
 
 LABEL_SETS = {"sunrgbd": INFO}
 SPLIT_FILE = Path("SUNRGBDtoolbox/traintestSUNRGBD/allsplit.mat")
@@ -90,15 +89,6 @@ def read_intrinsics(path: Path) -> Intrinsics:
     if k.size != 9:
         raise InputFileError(f"{path}: expected 9 numbers (a 3x3 camera matrix), got {k.size}")
     return Intrinsics.from_matrix(k)
-
-
-def read_rgbd(sample: Sample) -> np.ndarray:
-    """The (H, W, 4) float32 RGB + depth input of one frame."""
-    rgb, depth = read_image(sample.image), read_depth(sample.depth)
-    if rgb.shape[:2] != depth.shape:
-        raise InputFileError(f"{sample.depth}: depth is {depth.shape[1]}x{depth.shape[0]} but "
-                             f"image {sample.image.name} is {rgb.shape[1]}x{rgb.shape[0]}")
-    return rgbd_image(rgb, depth)
 
 
 def _one_file(folder: Path) -> Path | None:
