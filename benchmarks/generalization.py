@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 from semseg.cli import main as semseg_main
-from semseg.cli.compare import splice
 from semseg.data.camvid import INFO as CAMVID
+from semseg.report import splice
 
 BEGIN, END = "<!-- generalization: begin -->", "<!-- generalization: end -->"
 SIZES = ("512x1024", "native", "480x640")  # the model's own input; CamVid's 360x480; x1.33

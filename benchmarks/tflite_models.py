@@ -25,8 +25,8 @@ import torch
 from PIL import Image
 
 from semseg.benchmark import benchmark, load_any
-from semseg.cli.compare import splice
 from semseg.hub import pretrained_entry, resolve_weights
+from semseg.report import splice
 from semseg.tflite_reader import read_tflite
 
 BEGIN, END = "<!-- tflite-models: begin -->", "<!-- tflite-models: end -->"

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from semseg.cli import main
-from semseg.cli.compare import BEGIN, END, model_label
+from semseg.report import BEGIN, END, model_label
 
 
 def _runtime(name: str, p50: float, load: float) -> dict:
