@@ -261,6 +261,13 @@ def splice(doc: Path, block: str, begin: str = BEGIN, end_marker: str = END) -> 
     atomic_write(doc, lambda tmp: Path(tmp).write_text(new))
 
 
+def publish(block: str, doc: Path | None, begin: str = BEGIN, end_marker: str = END) -> None:
+    """Print a generated Markdown ``block`` and, when ``doc`` is given, splice it in there."""
+    print(block)
+    if doc is not None:
+        splice(doc, block, begin, end_marker)
+
+
 def write_report(rows: list[Row], output: Path, command: str, doc: Path | None = None,
                  x_axis: str = "cpu") -> int:
     """Write benchmarks.md, benchmarks.json and speed_accuracy.png into ``output`` (and the
