@@ -25,8 +25,8 @@ import torch
 from PIL import Image
 
 from semseg.benchmark import benchmark, load_any
-from semseg.cli.compare import splice
 from semseg.hub import pretrained_entry, resolve_weights
+from semseg.report import publish
 from semseg.tflite_reader import read_tflite
 
 BEGIN, END = "<!-- tflite-models: begin -->", "<!-- tflite-models: end -->"
@@ -151,9 +151,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{args.threads} thread(s), on a shared 2-core CPU whose 1-minute load average was "
              f"{loads[0]:.1f} to {loads[-1]:.1f} during the runs (so these are upper bounds)."
              "\n\n" + table(results) + "\n")
-    print(block)
-    if args.doc:
-        splice(args.doc, block, BEGIN, END)
+    publish(block, args.doc, BEGIN, END)
     return 0
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from semseg.cli import main
-from semseg.cli.compare import BEGIN, END, model_label
+from semseg.report import BEGIN, END, model_label
 
 
 def _runtime(name: str, p50: float, load: float) -> dict:
@@ -139,3 +139,13 @@ def test_model_label() -> None:
     assert model_label("runs/unet/last.pt") == "unet"
     assert model_label("weights/camvid.safetensors") == "camvid"
     assert model_label("default") == "default"
+
+
+def test_publish_prints_and_splices_only_between_its_markers(tmp_path, capsys):
+    from semseg.report import publish
+
+    doc = _write(tmp_path / "page.md", "intro\n<!-- a: begin -->\nold\n<!-- a: end -->\nrest\n")
+    publish("| new |", doc, "<!-- a: begin -->", "<!-- a: end -->")
+    assert doc.read_text() == "intro\n<!-- a: begin -->\n| new |<!-- a: end -->\nrest\n"
+    publish("printed only", None)
+    assert capsys.readouterr().out == "| new |\nprinted only\n"

@@ -30,63 +30,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from semseg.scoring import class_ids, json_float, nanmean, per_class_dict, ratio
+
 TOLERANCE_UNITS = ("px", "diagonal")
-
-
-# ---- label handling shared with semseg.metrics -------------------------------------------------
-
-
-def class_ids(
-    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return (predicted ids, target ids, valid mask), all int64/bool of the target's shape."""
-    if target.is_floating_point() or target.is_complex():
-        raise ValueError(f"target must hold integer class ids, got dtype {target.dtype}")
-    ids = pred
-    if pred.dim() == target.dim() + 1:  # logits (N, C, H, W) or (C, H, W)
-        if pred.shape[-3] != num_classes:
-            raise ValueError(
-                f"logits of shape {tuple(pred.shape)} have {pred.shape[-3]} channels on the "
-                f"class axis (-3), expected num_classes={num_classes}"
-            )
-        ids = pred.argmax(dim=-3)  # (N, H, W)
-    elif pred.is_floating_point():
-        raise ValueError(
-            f"floating-point prediction of shape {tuple(pred.shape)} for target of shape "
-            f"{tuple(target.shape)}: pass logits with a class axis or integer class ids"
-        )
-    if ids.shape != target.shape:
-        raise ValueError(
-            f"prediction of shape {tuple(pred.shape)} does not match target of shape "
-            f"{tuple(target.shape)}: expected class ids of the target's shape or logits "
-            f"(N, {num_classes}, H, W)"
-        )
-    ids = ids.long()
-    target = target.to(device=ids.device, dtype=torch.int64)
-    valid = (target != ignore_index) & (target >= 0) & (target < num_classes)  # (N, H, W)
-    bad = ids[valid]
-    bad = bad[(bad < 0) | (bad >= num_classes)]
-    if bad.numel():
-        raise ValueError(
-            f"prediction holds class id {int(bad[0])} on a labelled pixel; expected ids in "
-            f"0..{num_classes - 1} (num_classes={num_classes})"
-        )
-    return ids, target, valid
-
-
-def json_float(value: float) -> float | None:
-    """Return `value` as a float, or None for NaN (JSON has no NaN)."""
-    return None if math.isnan(value) else float(value)
-
-
-def per_class_dict(
-    values: Sequence[float], class_names: Sequence[str] | None
-) -> dict[str, float | None]:
-    """Map class names (default: "0", "1", ...) to JSON-safe values."""
-    names = [str(i) for i in range(len(values))] if class_names is None else list(class_names)
-    if len(names) != len(values):
-        raise ValueError(f"got {len(names)} class names for {len(values)} classes")
-    return {name: json_float(v) for name, v in zip(names, values, strict=True)}
 
 
 # ---- morphology --------------------------------------------------------------------------------
@@ -143,19 +89,6 @@ class BoundaryScores:
             "mean": json_float(self.mean),
             "per_class": per_class_dict(self.per_class, class_names),
         }
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """Elementwise num / den as float64, NaN where den == 0."""
-    out = np.full(num.shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
-def _nanmean(values: np.ndarray) -> float:
-    """Mean of the non-NaN values; NaN when there are none."""
-    kept = values[~np.isnan(values)]
-    return float(kept.mean()) if kept.size else float("nan")
 
 
 def _check_tolerance(tolerance: float, unit: str, minimum: int) -> None:
@@ -246,7 +179,7 @@ class _BoundaryCounts:
             metric=self.metric,
             tolerance=self.tolerance,
             tolerance_unit=self.tolerance_unit,
-            mean=_nanmean(per_class),
+            mean=nanmean(per_class),
             per_class=tuple(float(v) for v in per_class),
         )
 
@@ -277,13 +210,13 @@ class BoundaryFScore(_BoundaryCounts):
     def precision_recall(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-class boundary precision and recall, NaN where a class has no boundary pixel."""
         c = self.counts.cpu().numpy().astype(np.float64)
-        return _ratio(c[0], c[1]), _ratio(c[2], c[3])
+        return ratio(c[0], c[1]), ratio(c[2], c[3])
 
     def class_scores(self) -> np.ndarray:
         """Per-class boundary F; NaN without boundary in both, 0 when only one side has one."""
         precision, recall = self.precision_recall()
         p, r = np.nan_to_num(precision), np.nan_to_num(recall)
-        f = _ratio(2 * p * r, p + r)
+        f = ratio(2 * p * r, p + r)
         f[np.isnan(f)] = 0.0  # P + R == 0: boundaries exist but none matched
         c = self.counts.cpu().numpy()
         f[(c[1] == 0) & (c[3] == 0)] = np.nan
@@ -313,4 +246,4 @@ class BoundaryIoU(_BoundaryCounts):
     def class_scores(self) -> np.ndarray:
         """Per-class boundary IoU; NaN when both bands are empty."""
         c = self.counts.cpu().numpy().astype(np.float64)
-        return _ratio(c[0], c[1])
+        return ratio(c[0], c[1])

@@ -31,15 +31,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from semseg.boundary import (
-    TOLERANCE_UNITS,
-    BoundaryFScore,
-    BoundaryIoU,
-    BoundaryScores,
-    class_ids,
-    json_float,
-    per_class_dict,
-)
+from semseg.boundary import TOLERANCE_UNITS, BoundaryFScore, BoundaryIoU, BoundaryScores
+from semseg.scoring import class_ids, json_float, nanmean, per_class_dict, ratio
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -76,46 +69,33 @@ def _as_matrix(matrix: MatrixLike) -> np.ndarray:
     return m
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """Elementwise num / den, NaN where den == 0."""
-    out = np.full(np.shape(num), np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
-def _nanmean(values: np.ndarray) -> float:
-    """Mean of the non-NaN values; NaN (without a warning) when there are none."""
-    kept = values[~np.isnan(values)]
-    return float(kept.mean()) if kept.size else float("nan")
-
-
 def class_iou(matrix: MatrixLike) -> np.ndarray:
     """Per-class IoU = TP / (TP + FP + FN); NaN for classes absent from both GT and prediction."""
     m = _as_matrix(matrix)
     tp = np.diag(m)
-    return _ratio(tp, m.sum(axis=1) + m.sum(axis=0) - tp)
+    return ratio(tp, m.sum(axis=1) + m.sum(axis=0) - tp)
 
 
 def mean_iou(matrix: MatrixLike) -> float:
     """Mean IoU over classes that are not NaN."""
-    return _nanmean(class_iou(matrix))
+    return nanmean(class_iou(matrix))
 
 
 def pixel_accuracy(matrix: MatrixLike) -> float:
     """Share of counted pixels predicted correctly; NaN for an empty matrix."""
     m = _as_matrix(matrix)
-    return float(_ratio(np.trace(m), m.sum()))
+    return float(ratio(np.trace(m), m.sum()))
 
 
 def class_accuracy(matrix: MatrixLike) -> np.ndarray:
     """Per-class accuracy (recall) = TP / GT pixels; NaN for classes absent from GT."""
     m = _as_matrix(matrix)
-    return _ratio(np.diag(m), m.sum(axis=1))
+    return ratio(np.diag(m), m.sum(axis=1))
 
 
 def mean_class_accuracy(matrix: MatrixLike) -> float:
     """Mean per-class accuracy over classes present in the ground truth."""
-    return _nanmean(class_accuracy(matrix))
+    return nanmean(class_accuracy(matrix))
 
 
 def frequency_weighted_iou(matrix: MatrixLike) -> float:
@@ -132,7 +112,7 @@ def frequency_weighted_iou(matrix: MatrixLike) -> float:
 def class_dice(matrix: MatrixLike) -> np.ndarray:
     """Per-class Dice (= F1) = 2 TP / (GT + predicted pixels); NaN when absent from both."""
     m = _as_matrix(matrix)
-    return _ratio(2 * np.diag(m), m.sum(axis=1) + m.sum(axis=0))
+    return ratio(2 * np.diag(m), m.sum(axis=1) + m.sum(axis=0))
 
 
 # ---- scores ------------------------------------------------------------------------------------
@@ -166,7 +146,7 @@ class SegmentationScores:
             pixel_acc=pixel_accuracy(m),
             mean_acc=mean_class_accuracy(m),
             fwiou=frequency_weighted_iou(m),
-            mdice=_nanmean(class_dice(m)),
+            mdice=nanmean(class_dice(m)),
             class_iou=tuple(float(v) for v in class_iou(m)),
             class_acc=tuple(float(v) for v in class_accuracy(m)),
             class_dice=tuple(float(v) for v in class_dice(m)),

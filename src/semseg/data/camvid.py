@@ -22,6 +22,7 @@ from semseg.data.dataset import (
     SplitSource,
     build_lut,
     pair_by_stem,
+    text_rows,
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo
 from semseg.errors import DatasetLayoutError
@@ -64,10 +65,7 @@ def samples(root: str | Path, split: str) -> tuple[list[Sample], list[str]]:
     if not list_file.is_file():
         return pair_by_stem(image_dir, mask_dir)
     pairs, problems = [], []
-    for n, line in enumerate(list_file.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
+    for n, line, parts in text_rows(list_file):
         if len(parts) != 2:
             problems.append(f"{list_file}:{n}: expected 'image mask', got {line!r}")
             continue

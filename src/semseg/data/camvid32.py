@@ -33,6 +33,7 @@ from semseg.data.dataset import (
     present_splits,
     require_dirs,
     strict_dataset,
+    text_rows,
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo
 from semseg.errors import DatasetLayoutError, InputFileError
@@ -110,10 +111,7 @@ def read_color_mask(path: Path) -> np.ndarray:
 def check_label_colors(path: Path) -> None:
     """Raise ``DatasetLayoutError`` when a label_colors.txt disagrees with the built-in colours."""
     known = {name: color for name, color, _ in COLORS}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
+    for n, line, parts in text_rows(path):
         try:
             color, name = tuple(int(v) for v in parts[:3]), parts[3]
         except (ValueError, IndexError):

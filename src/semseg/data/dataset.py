@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +149,13 @@ class SegmentationDataset(Dataset):
             chw = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)  # (C, H, W)
             return chw, torch.from_numpy(mask).long()
         return self.transform(image, mask)
+
+
+def text_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """(line number from 1, line, whitespace-split fields) of each non-blank line of a list file."""
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if fields := line.split():
+            yield n, line, fields
 
 
 def pair_by_stem(image_dir: Path, mask_dir: Path) -> tuple[list[Sample], list[str]]:

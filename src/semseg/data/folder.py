@@ -20,7 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from semseg.data.dataset import PairTransformFn, SegmentationDataset, SplitSource, identity_lut
+from semseg.data.dataset import (
+    PairTransformFn,
+    SegmentationDataset,
+    SplitSource,
+    identity_lut,
+    text_rows,
+)
 from semseg.data.dataset import pair_by_stem as _pair
 from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
 from semseg.errors import ConfigError, DatasetLayoutError
@@ -31,10 +37,7 @@ LAYOUT = "ROOT/images/[SPLIT/] and ROOT/masks/[SPLIT/] with matching file names"
 
 def _parse_classes_txt(path: Path) -> tuple[list[str], list[tuple[int, int, int]] | None]:
     names, colors = [], []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
+    for n, line, parts in text_rows(path):
         if len(parts) >= 4 and all(p.isdigit() for p in parts[-3:]):
             names.append(" ".join(parts[:-3]))  # names may hold spaces ("traffic light")
             colors.append(tuple(int(p) for p in parts[-3:]))

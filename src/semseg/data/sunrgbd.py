@@ -36,6 +36,7 @@ from semseg.data.dataset import (
     require_dirs,
     rgbd_image,
     strict_dataset,
+    text_rows,
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
 from semseg.data.nyuv2 import RGBD_MEAN, RGBD_STD
@@ -98,10 +99,7 @@ def _by_number(folder: Path) -> dict[int, Path]:
 def _from_list(root: Path, split: str, label_dir: str, lst: Path) -> tuple[list[Sample], list]:
     """Samples of a 'image depth label' list; a bare label name lives in LABEL/SPLIT/."""
     samples, problems = [], []
-    for n, line in enumerate(lst.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
+    for n, line, parts in text_rows(lst):
         if len(parts) != 3:
             problems.append(f"{lst}:{n}: expected 'image depth label', got {line!r}")
             continue
