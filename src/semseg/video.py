@@ -121,7 +121,7 @@ def _gif_frames(path: Path, max_frames: int | None) -> Iterator[np.ndarray]:
         for n, frame in enumerate(ImageSequence.Iterator(img)):
             if max_frames is not None and n >= max_frames:
                 return
-            yield np.asarray(frame.convert("RGB"))  # (H, W, 3) RGB
+            yield np.array(frame.convert("RGB"))  # (H, W, 3) RGB, writable
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
