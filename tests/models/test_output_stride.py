@@ -13,19 +13,23 @@ import torch
 
 from semseg.errors import ModelError
 from semseg.models import create_model, model_entry
-from semseg.models.backbones.mobilenet_edgetpu import TABLE, dilate
+from semseg.models.backbones.mobilenet_edgetpu import TABLE
+from semseg.models.mobile_blocks import dilate
+from semseg.models.mosaic import TABLE as MOSAIC_TABLE
 from semseg.models.registry import model_parameters
 
 # model -> (default output stride, the head module fed by the trunk's last feature map,
-#           the trunk input's downscale relative to the image: ICNet's low branch sees 1/4)
+#           input padded to a multiple of this x output stride, the trunk input's downscale
+#           relative to the image: ICNet's low branch sees 1/4)
 DILATED = {
-    "pspnet": (8, "ppm", 1),
-    "pspnet_resnet18": (8, "ppm", 1),
-    "icnet": (8, "low_reduce", 4),
-    "deeplabv3plus": (16, "aspp", 1),
-    "deeplabv3plus_mobilenetv2": (16, "aspp", 1),
-    "deeplabv3_mobilenetv2": (16, "aspp", 1),
-    "deeplabv3_edgetpu": (16, "aspp", 1),
+    "pspnet": (8, "ppm", 1, 1),
+    "pspnet_resnet18": (8, "ppm", 1, 1),
+    "icnet": (8, "low_reduce", 4, 4),
+    "deeplabv3plus": (16, "aspp", 1, 1),
+    "deeplabv3plus_mobilenetv2": (16, "aspp", 1, 1),
+    "deeplabv3_mobilenetv2": (16, "aspp", 1, 1),
+    "deeplabv3_edgetpu": (16, "aspp", 1, 1),
+    "mosaic": (16, "context_proj", 8, 1),  # pools the features by up to 8
 }
 SIZE = (70, 100)  # no power of two divides it: padding and rounding are exercised too
 MIRROR = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "tflite"
@@ -43,7 +47,7 @@ def test_output_stride_is_a_registered_argument_with_the_model_default(name: str
 @pytest.mark.parametrize("name", sorted(set(DILATED) - {"pspnet"}))
 def test_trunk_stride_logits_size_and_weights_per_output_stride(name: str) -> None:
     torch.manual_seed(0)
-    _, head, scale = DILATED[name]
+    _, head, pad, scale = DILATED[name]
     reference = create_model(name, num_classes=3)
     weights = reference.state_dict()
     shapes = {k: v.shape for k, v in weights.items()}
@@ -58,8 +62,9 @@ def test_trunk_stride_logits_size_and_weights_per_output_stride(name: str) -> No
         with torch.inference_mode():
             logits = model(torch.randn(1, 3, *SIZE))
         hook.remove()
-        step = output_stride * scale
-        assert seen == [(math.ceil(SIZE[0] / step), math.ceil(SIZE[1] / step))], output_stride
+        multiple = pad * output_stride
+        padded = [math.ceil(n / multiple) * multiple for n in SIZE]
+        assert seen == [tuple(n // (output_stride * scale) for n in padded)], output_stride
         assert logits.shape == (1, 3, *SIZE)
         assert torch.isfinite(logits).all()
 
@@ -83,7 +88,13 @@ def test_edgetpu_table_at_stride_16_is_the_published_graph() -> None:
     rows8 = dilate(TABLE, 8)
     assert [r.stride for r in rows8] == [1, 2, 1, 1, 1, 2] + [1] * 16
     assert [r.dilation for r in rows8] == [1] * 10 + [2] * 8 + [4] * 4
-    assert dilate(TABLE, 32) == tuple(r._replace(dilation=1) for r in TABLE)
+    assert dilate(TABLE, 32) == TABLE
+
+
+def test_mosaic_table_at_stride_16_is_the_published_graph() -> None:
+    rows = dilate(MOSAIC_TABLE, 16, traded_rate="new")  # the graph dilates the traded block too
+    assert [r.stride for r in rows] == [2, 1, 2, 1, 1, 1, 2] + [1] * 9
+    assert [r.dilation for r in rows] == [1] * 13 + [2] * 3
 
 
 @pytest.mark.skipif(not MIRROR.is_dir(), reason="TFLite mirror absent")

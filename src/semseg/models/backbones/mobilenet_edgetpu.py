@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from semseg.models.layers import check_output_stride
-from semseg.models.mobile_blocks import BlockSpec, SameConvBNAct, make_blocks
+from semseg.models.mobile_blocks import BlockSpec, SameConvBNAct, dilate, make_blocks
 
 B = BlockSpec
 TABLE = (
@@ -39,20 +39,6 @@ TABLE = (
     B(3, 1, 1, 960, 144, False),
 )
 STEM, HEAD = 24, 1280
-
-
-def dilate(table: tuple[BlockSpec, ...], output_stride: int, stem_stride: int = 2
-           ) -> tuple[BlockSpec, ...]:
-    """``table`` with the strides that would pass ``output_stride`` turned into dilation."""
-    current, rate, rows = stem_stride, 1, []
-    for spec in table:
-        if current * spec.stride > output_stride:  # trade this stride for dilation
-            rows.append(spec._replace(stride=1, dilation=rate))
-            rate *= spec.stride
-        else:
-            current *= spec.stride
-            rows.append(spec._replace(dilation=rate))
-    return tuple(rows)
 
 
 class MobileNetEdgeTPU(nn.Module):
