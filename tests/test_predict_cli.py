@@ -277,3 +277,71 @@ def test_model_may_be_left_out(images, tmp_path, model_path):
     assert default_model_if_left_out(str(model_path), [a]) == (str(model_path), [a])
     assert default_model_if_left_out("default", [a]) == ("default", [a])
     assert default_model_if_left_out("missing.jpg", [a]) == ("missing.jpg", [a])
+
+
+def _colour_model(tmp_path):
+    """Pointwise model labelling a pixel by its strongest channel: red 0, green 1, blue 2."""
+    model = Pointwise(3)
+    with torch.no_grad():
+        model.conv.weight.copy_(torch.eye(3)[:, :, None, None])
+        model.conv.bias.zero_()
+    return save_release(tmp_path / "rgb.safetensors", model, ModelSpec("_test_cli_pointwise", INFO))
+
+
+def _write_gif(path, durations=(200, 200, 200)):
+    """Three distinct 48x64 frames: red; green; blue left half | red right half."""
+    frames = [np.zeros((48, 64, 3), np.uint8) for _ in range(3)]
+    frames[0][:] = (255, 0, 0)
+    frames[1][:] = (0, 255, 0)
+    frames[2][:, :32], frames[2][:, 32:] = (0, 0, 255), (255, 0, 0)
+    pil = [Image.fromarray(f) for f in frames]
+    pil[0].save(path, save_all=True, append_images=pil[1:], duration=list(durations), loop=0)
+    return path
+
+
+# Overlay colours at alpha 1 (the INFO palette): label 0 black, 1 (220, 20, 60), 2 (0, 0, 142).
+EXPECTED_GIF_OVERLAYS = [
+    ([0, 0, 0], [0, 0, 0]), ([220, 20, 60], [220, 20, 60]), ([0, 0, 142], [0, 0, 0])]
+
+
+def test_gif_to_mp4_segments_every_frame_at_the_gif_frame_rate(tmp_path, capsys):
+    model, gif = _colour_model(tmp_path), _write_gif(tmp_path / "anim.gif")
+    out = tmp_path / "out" / "anim.mp4"
+    assert _run(model, gif, "-o", out, "--alpha", "1", "--batch-size", "2") == 0
+    assert "3 frames at" in capsys.readouterr().out
+    cap = cv2.VideoCapture(str(out))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)  # 200 ms per GIF frame
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(cv2.cvtColor(got[1], cv2.COLOR_BGR2RGB).astype(int))
+    cap.release()
+    assert len(frames) == 3
+    for frame, (left, right) in zip(frames, EXPECTED_GIF_OVERLAYS, strict=True):
+        assert np.abs(frame[24, 12] - left).max() <= 12  # mp4v is lossy; away from the edge
+        assert np.abs(frame[24, 52] - right).max() <= 12
+
+
+def test_gif_to_gif_keeps_frames_and_timing(tmp_path):
+    model, gif = _colour_model(tmp_path), _write_gif(tmp_path / "anim.gif")
+    out = tmp_path / "seg.gif"
+    assert _run(model, gif, "-o", out, "--alpha", "1") == 0
+    frames = []
+    with Image.open(out) as img:
+        assert img.n_frames == 3 and img.info["duration"] == 200
+        for i in range(3):
+            img.seek(i)
+            frames.append(np.asarray(img.convert("RGB")).astype(int))
+    for frame, (left, right) in zip(frames, EXPECTED_GIF_OVERLAYS, strict=True):
+        assert (frame[:, :32] == left).all() and (frame[:, 32:] == right).all()
+    # a GIF among other inputs (or with -o a folder) stays an image: its first frame
+    assert _run(model, gif, "-o", tmp_path / "imgs") == 0
+    mask = np.asarray(Image.open(tmp_path / "imgs" / "anim_mask.png"))
+    assert (mask == 0).all()
+
+
+def test_gif_video_output_needs_a_single_stream(model_path, tmp_path, capsys):
+    gif = _write_gif(tmp_path / "anim.gif")
+    other = _write_image(tmp_path / "b.png", 20, 20)
+    out = tmp_path / "o.gif"
+    _assert_failed_cleanly(_run(model_path, gif, other, "-o", out), capsys, out,
+                           "a .gif output needs exactly one video, animated GIF or --camera")

@@ -1,8 +1,13 @@
-"""Segmenting videos and camera streams with OpenCV; output is an overlay video (mp4v).
+"""Segmenting videos and camera streams with OpenCV; output is an overlay video (mp4v or GIF).
 
 OpenCV reads and writes BGR; frames are converted to RGB before the model and back to BGR
 only at the writer, so colours match the image outputs. Video overlays carry no legend: a
 legend panel would change the frame size from frame to frame.
+
+Animated GIFs are read (and, for a ``.gif`` destination, written) with Pillow: every frame,
+at the frame rate of the GIF's frame durations (frames without a duration, or of 10 ms or
+less, last 100 ms, as web browsers show them). A GIF output keeps all its frames in memory
+until the end and is written once, looping forever.
 
 Example:
     >>> report = segment_video(Segmenter.from_pretrained("m.pt"), "in.mp4", "out.mp4")
@@ -20,11 +25,13 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from semseg.errors import InputFileError
 from semseg.imageio import atomic_write
 
 CAMERA_FPS = 30.0  # used when a camera does not report its frame rate
+GIF_DEFAULT_MS = 100  # duration of a GIF frame that gives none (or <= 10 ms), as browsers do
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,55 @@ def open_capture(source: str | os.PathLike | int) -> cv2.VideoCapture:
     return cap
 
 
+def is_gif(source: str | os.PathLike | int) -> bool:
+    """Whether ``source`` names a GIF file (read with Pillow, all frames)."""
+    return not isinstance(source, int) and Path(source).suffix.lower() == ".gif"
+
+
+def _open_gif(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise InputFileError(f"{path}: GIF file not found")
+    try:
+        return Image.open(path)
+    except (OSError, UnidentifiedImageError) as e:
+        raise InputFileError(f"{path}: not a readable GIF ({e})") from None
+
+
+def _gif_durations_ms(img: Image.Image) -> list[int]:
+    """Per-frame display time in ms (``GIF_DEFAULT_MS`` where none or <= 10 ms is given)."""
+    durations = []
+    for frame in ImageSequence.Iterator(img):
+        ms = int(frame.info.get("duration") or 0)
+        durations.append(ms if ms > 10 else GIF_DEFAULT_MS)
+    img.seek(0)
+    return durations
+
+
+def probe_gif(path: str | os.PathLike) -> VideoInfo:
+    """Frame count, frame rate (frames / total duration) and size of an animated GIF."""
+    path = Path(path)
+    with _open_gif(path) as img:
+        try:
+            durations = _gif_durations_ms(img)
+        except (OSError, ValueError, EOFError) as e:
+            raise InputFileError(f"{path}: GIF frames do not decode ({e})") from None
+        w, h = img.size
+    return VideoInfo(len(durations), 1000.0 * len(durations) / sum(durations), (h, w))
+
+
+def _gif_frames(path: Path, max_frames: int | None) -> Iterator[np.ndarray]:
+    """RGB frames of a GIF, composited as Pillow shows them, up to ``max_frames``."""
+    with _open_gif(path) as img:
+        for n, frame in enumerate(ImageSequence.Iterator(img)):
+            if max_frames is not None and n >= max_frames:
+                return
+            yield np.array(frame.convert("RGB"))  # (H, W, 3) RGB, writable
+
+
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Check that a video opens and its first frame decodes; return its frame count and size."""
+    if is_gif(path):
+        return probe_gif(path)
     cap = open_capture(path)
     try:
         ok, frame = cap.read()
@@ -123,14 +177,22 @@ def segment_video(
 ) -> VideoReport:
     """Write an overlay video of ``source`` (file or camera index) to ``dest`` atomically.
 
-    ``segmenter`` is a ``semseg.inference.Segmenter``; ``predict_kwargs`` go to its
-    ``predict_batch`` (tta, scales, window). ``on_frames(n)`` is called after each batch.
-    A camera stream stops at ``max_frames`` or Ctrl-C, and the video written so far is kept.
+    A ``.gif`` source is read frame by frame with Pillow; a ``.gif`` ``dest`` is an animated
+    GIF, any other suffix an mp4v video. ``segmenter`` is a ``semseg.inference.Segmenter``;
+    ``predict_kwargs`` go to its ``predict_batch`` (tta, scales, window). ``on_frames(n)`` is
+    called after each batch. A camera stream stops at ``max_frames`` or Ctrl-C, and the video
+    written so far is kept.
     ``smoother`` (e.g. ``semseg.temporal.TemporalSmoother``) maps each frame's result in order.
     """
     classes = list(classes) if classes is not None else None
-    cap = open_capture(source)
-    fps = float(cap.get(cv2.CAP_PROP_FPS)) or CAMERA_FPS
+    cap = None
+    if is_gif(source):
+        fps = probe_gif(source).fps
+        frames = _gif_frames(Path(source), max_frames)
+    else:
+        cap = open_capture(source)
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or CAMERA_FPS
+        frames = _frames(cap, max_frames)
     count = 0
     start = time.perf_counter()
 
@@ -138,15 +200,15 @@ def segment_video(
         nonlocal count
         writer = None
         try:
-            for batch in _batches(_frames(cap, max_frames), max(batch_size, 1)):
+            for batch in _batches(frames, max(batch_size, 1)):
                 results = segmenter.predict_batch(batch, **predict_kwargs)
                 if smoother is not None:
                     results = [smoother(r) for r in results]
                 for res in results:
                     frame = res.overlay(alpha=alpha, classes=classes, legend=False)
                     if writer is None:
-                        writer = _open_writer(tmp, fps, frame.shape[:2])
-                    writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                        writer = _open_writer(tmp, fps, frame.shape[:2], is_gif(dest))
+                    writer.write(frame)
                 count += len(results)
                 if on_frames is not None:
                     on_frames(len(results))
@@ -162,13 +224,46 @@ def segment_video(
     try:
         out = atomic_write(dest, write)
     finally:
-        cap.release()
+        if cap is not None:
+            cap.release()
+        else:
+            frames.close()  # closes the GIF file when the stream stopped early
     return VideoReport(out, count, time.perf_counter() - start)
 
 
-def _open_writer(path: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
-    h, w = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise InputFileError(f"{path}: OpenCV cannot write an mp4v video here")
-    return writer
+class _Mp4Writer:
+    """RGB frames -> an mp4v video (OpenCV, BGR)."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+        h, w = size
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        if not self.writer.isOpened():
+            raise InputFileError(f"{path}: OpenCV cannot write an mp4v video here")
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+
+    def release(self) -> None:
+        self.writer.release()
+
+
+class _GifWriter:
+    """RGB frames -> an animated GIF (Pillow), written on ``release``; loops forever."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.frames = path, []
+        self.duration = max(round(1000.0 / fps / 10) * 10, 20)  # GIF stores centiseconds
+
+    def write(self, frame: np.ndarray) -> None:
+        self.frames.append(Image.fromarray(frame))
+
+    def release(self) -> None:
+        if self.frames:
+            self.frames[0].save(self.path, format="GIF", save_all=True,
+                                append_images=self.frames[1:], duration=self.duration, loop=0)
+            self.frames = []
+
+
+def _open_writer(path: Path, fps: float, size: tuple[int, int],
+                 gif: bool = False) -> _Mp4Writer | _GifWriter:
+    return _GifWriter(path, fps) if gif else _Mp4Writer(path, fps, size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from semseg.errors import ConfigError
+from semseg.errors import ModelError
 from semseg.models.backbones import resnet18, resnet34, resnet50, resnet101, vgg16
 
 
@@ -71,7 +71,7 @@ def test_resnet_dilation_replaces_stride() -> None:
 
 
 def test_resnet_rejects_unknown_output_stride() -> None:
-    with pytest.raises(ConfigError, match="output_stride must be one of"):
+    with pytest.raises(ModelError, match="output_stride must be one of 8, 16, 32"):
         resnet18(output_stride=4)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from semseg.errors import ConfigError
+from semseg.errors import ModelError
 from semseg.models import create_model
 from semseg.models.backbones.mobilenetv2 import mobilenet_v2
 from semseg.models.backbones.xception import xception65
@@ -56,16 +56,17 @@ def test_xception_trades_strides_for_dilation_like_the_reference() -> None:
     assert _depthwise_dilations(os8.exit) == [2, 2, 2, 4, 4, 4]
 
 
-@pytest.mark.parametrize(("output_stride", "rates"), [(16, [6, 12, 18]), (8, [12, 24, 36])])
-def test_aspp_rates_double_at_output_stride_8(output_stride, rates) -> None:
+@pytest.mark.parametrize(("output_stride", "rates"),
+                         [(32, [3, 6, 9]), (16, [6, 12, 18]), (8, [12, 24, 36])])
+def test_aspp_rates_scale_with_output_stride(output_stride, rates) -> None:
     model = create_model("deeplabv3plus_mobilenetv2", 3, output_stride=output_stride)
     assert _depthwise_dilations(model.aspp) == rates
     assert model.encoder.output_stride == output_stride
 
 
-def test_output_stride_32_is_rejected() -> None:
-    with pytest.raises(ConfigError, match="output_stride"):
-        create_model("deeplabv3plus", 3, output_stride=32)
+def test_output_stride_4_is_rejected() -> None:
+    with pytest.raises(ModelError, match="output_stride must be one of 8, 16, 32, got 4"):
+        create_model("deeplabv3plus", 3, output_stride=4)
 
 
 def test_aspp_image_pooling_is_a_broadcast_global_mean() -> None:

@@ -18,6 +18,7 @@ from semseg.filetypes import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from semseg.threads import add_threads_argument
 
 IMAGE_SUFFIXES, VIDEO_SUFFIXES = IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+VIDEO_OUTPUTS = (".mp4", ".gif")  # -o OUT.mp4 / OUT.gif: one stream written as a video
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,14 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="segment images/videos: index mask, colour mask and overlay with a legend",
         description="MODEL is a .pt/.safetensors file or a pretrained model name. INPUT may be "
         "image files, folders, glob patterns (quoted or not) and videos (.mp4/.avi/.mov/.mkv), "
-        "or SemanticKITTI .bin LiDAR scans (see docs/lidar.md).",
+        "or SemanticKITTI .bin LiDAR scans (see docs/lidar.md). An animated GIF is an image "
+        "(its first frame) unless -o is a video path (OUT.mp4, OUT.gif): then all its frames "
+        "are segmented.",
     )
     p.add_argument("model", metavar="MODEL", help="checkpoint/safetensors path or pretrained name; "
                    "may be left out: `semseg predict photo.jpg -o out/` uses the strongest "
                    "PASCAL VOC model (deeplabv3-mnv2-voc), like semseg.segment")
     p.add_argument("inputs", metavar="INPUT", nargs="*", help="images, folders, globs, videos")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
-                   help="output folder (or OUT.mp4 for a single video or a camera)")
+                   help="output folder (or OUT.mp4 / OUT.gif for a single video, animated GIF "
+                   "or camera)")
     p.add_argument("--probs", action="store_true",
                    help="also save <stem>_probs.npz (float16; images only)")
     p.add_argument("--uncertainty", action="store_true",
@@ -136,14 +140,17 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def validate_inputs(files: list[Path]) -> dict[Path, object]:
-    """Decode every image and probe every video; also reject outputs that would collide."""
+def validate_inputs(files: list[Path], videos: list[Path] | None = None) -> dict[Path, object]:
+    """Decode every image and probe every video (``videos``: those read as videos, by default
+    the video suffixes); also reject outputs that would collide."""
     from semseg.imageio import read_image
     from semseg.video import probe_video
 
+    if videos is None:
+        videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
     checked: dict[Path, object] = {}
     for f in files:
-        if f.suffix.lower() in VIDEO_SUFFIXES:
+        if f in videos:
             checked[f] = probe_video(f)
         else:
             checked[f] = read_image(f).shape[:2]
@@ -159,7 +166,7 @@ def validate_inputs(files: list[Path]) -> dict[Path, object]:
 
 
 def _video_dest(output: Path, source: Path | int, single: bool) -> Path:
-    if single and output.suffix.lower() == ".mp4":
+    if single and output.suffix.lower() in VIDEO_OUTPUTS:
         return output
     stem = f"camera{source}" if isinstance(source, int) else source.stem
     return output / f"{stem}_overlay.mp4"
@@ -192,11 +199,12 @@ def run(args: argparse.Namespace) -> int:
     if args.camera is None and not args.inputs:
         raise ConfigError("no INPUT given (image files, folders, globs, videos or --camera N)")
     files = expand_inputs(args.inputs) if args.inputs else []
-    videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    videos = _videos(files, output)
     streams = len(videos) + (args.camera is not None)
     single_stream = streams == 1 and len(files) == len(videos)
-    if output.suffix.lower() == ".mp4" and not single_stream:
-        raise ConfigError(f"-o {output}: an .mp4 output needs exactly one video or --camera input")
+    if output.suffix.lower() in VIDEO_OUTPUTS and not single_stream:
+        raise ConfigError(f"-o {output}: a {output.suffix.lower()} output needs exactly one "
+                          "video, animated GIF or --camera input")
     if output.exists() and not output.is_dir() and not single_stream:
         raise ConfigError(f"-o {output}: exists and is not a folder")
     if args.engine == "ray":
@@ -205,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_ray(args, opts, files, videos, output)
     if args.temporal and opts.mc_samples:
         raise ConfigError("--temporal and --uncertainty cannot be combined")
-    validate_inputs(files)
+    validate_inputs(files, videos)
 
     from semseg.inference import Segmenter
     from semseg.threads import set_threads
@@ -231,6 +239,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"predicted {len(images)} image(s) and {len(lines)} video(s) in {seconds:.1f} s"
           f"{per_image} -> {output}")
     return 0
+
+
+def _videos(files: list[Path], output: Path) -> list[Path]:
+    """Inputs read as videos: video files, and a lone GIF when ``-o`` is a video path."""
+    videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    if (output.suffix.lower() in VIDEO_OUTPUTS and len(files) == 1
+            and files[0].suffix.lower() == ".gif"):
+        videos = list(files)
+    return videos
 
 
 def _progress():

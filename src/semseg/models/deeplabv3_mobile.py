@@ -1,10 +1,11 @@
 """Mobile DeepLabv3 (Chen et al., "Rethinking Atrous Convolution for Semantic Image
 Segmentation", 2017) as published for phones: the "ASPP-lite" head of MobileNetV2's Sec. 6.3
-(Sandler et al., CVPR 2018) on an output-stride-16 encoder.
+(Sandler et al., CVPR 2018) on an output-stride-16 encoder (``output_stride`` 8 or 32 runs the
+same weights with more or less dilation).
 
 Head: a 1x1 conv branch and an image-pooling branch (global mean -> 1x1 conv -> broadcast),
 concatenated (pooling first, as in TensorFlow's DeepLab) and projected by a 1x1 conv; no atrous
-3x3 branches. A 1x1 classifier gives logits at 1/16, upsampled bilinearly with
+3x3 branches. A 1x1 classifier gives logits at 1/16 (1/OS), upsampled bilinearly with
 ``align_corners=True`` (TensorFlow's DeepLab resize) to the input size. Encoders:
 
 - ``deeplabv3_mobilenetv2``: MobileNetV2 (width 1.0 or 0.5), head 256 channels, ReLU6; the
@@ -24,7 +25,7 @@ from torch import nn
 
 from semseg.models.backbones.mobilenet_edgetpu import mobilenet_edgetpu
 from semseg.models.backbones.mobilenetv2 import mobilenet_v2
-from semseg.models.layers import ConvBNAct
+from semseg.models.layers import ConvBNAct, check_output_stride
 from semseg.models.registry import register_model
 
 DEEPLABV3 = "Chen et al., Rethinking Atrous Convolution for Semantic Image Segmentation, 2017"
@@ -48,7 +49,7 @@ class ASPPLite(nn.Module):
 
 
 class DeepLabV3Mobile(nn.Module):
-    """Encoder (output stride 16) -> ASPP-lite -> 1x1 classifier -> x16 bilinear upsampling."""
+    """Encoder (output stride OS) -> ASPP-lite -> 1x1 classifier -> xOS bilinear upsampling."""
 
     def __init__(self, encoder: nn.Module, encoder_channels: int, num_classes: int,
                  head_channels: int = 256, act: type[nn.Module] = nn.ReLU) -> None:
@@ -59,23 +60,28 @@ class DeepLabV3Mobile(nn.Module):
         self.classifier = nn.Conv2d(head_channels, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, num_classes, H, W); exact TF parity at sizes 16k + 1 (e.g. 513)."""
+        """Logits (N, num_classes, H, W); exact TF parity at sizes OS k + 1 (e.g. 513)."""
         logits = self.classifier(self.dropout(self.aspp(self.encoder(x))))  # (N, K, h, w)
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=True)
 
 
 @register_model("deeplabv3_mobilenetv2", paper=DEEPLABV3, paper_params=2.11e6,
-                note="MobileNetV2 1.0 + ASPP-lite, 21 classes (MobileNetV2 paper, Table 7)")
-def deeplabv3_mobilenetv2(num_classes: int, in_channels: int = 3,
-                          width_mult: float = 1.0, divisor: int = 8) -> DeepLabV3Mobile:
+                note="MobileNetV2 1.0 + ASPP-lite, 21 classes (MobileNetV2 paper, Table 7); "
+                "output_stride 16 (default), 8 or 32 with the same weights")
+def deeplabv3_mobilenetv2(num_classes: int, in_channels: int = 3, width_mult: float = 1.0,
+                          divisor: int = 8, output_stride: int = 16) -> DeepLabV3Mobile:
     """DeepLabv3 with a MobileNetV2 encoder (output stride 16) and the ASPP-lite head."""
-    encoder = mobilenet_v2(in_channels, width_mult, output_stride=16, divisor=divisor)
+    check_output_stride(output_stride, "deeplabv3_mobilenetv2")
+    encoder = mobilenet_v2(in_channels, width_mult, output_stride, divisor)
     return DeepLabV3Mobile(encoder, encoder.out_channels[-1], num_classes, 256, nn.ReLU)
 
 
 @register_model("deeplabv3_edgetpu", paper=DEEPLABV3,
-                note="MobileNet-EdgeTPU (slim) + ASPP-lite 128, Cityscapes")
-def deeplabv3_edgetpu(num_classes: int, in_channels: int = 3) -> DeepLabV3Mobile:
+                note="MobileNet-EdgeTPU (slim) + ASPP-lite 128, Cityscapes; output_stride 16 "
+                "(default), 8 or 32 with the same weights")
+def deeplabv3_edgetpu(num_classes: int, in_channels: int = 3,
+                      output_stride: int = 16) -> DeepLabV3Mobile:
     """EdgeTPU-DeepLab-slim: MobileNet-EdgeTPU encoder, 128-channel ASPP-lite head."""
-    encoder = mobilenet_edgetpu(in_channels)
+    check_output_stride(output_stride, "deeplabv3_edgetpu")
+    encoder = mobilenet_edgetpu(in_channels, output_stride)
     return DeepLabV3Mobile(encoder, encoder.out_channels, num_classes, 128, nn.ReLU)

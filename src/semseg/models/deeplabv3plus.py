@@ -2,7 +2,8 @@
 Segmentation", ECCV 2018).
 
 Encoder: an atrous backbone at output stride 16 (or 8) followed by ASPP (Sec. 3.1): a 1x1 conv,
-three 3x3 atrous separable convs at rates (6, 12, 18) (doubled at OS 8), and image pooling, all
+three 3x3 atrous separable convs at rates (6, 12, 18) (doubled at OS 8; halved, 3/6/9, at the
+undilated OS 32, which the paper does not use), and image pooling, all
 256 channels, concatenated and projected by a 1x1 conv. Decoder (Fig. 2): the 1/4-resolution
 backbone features are reduced to 48 channels by a 1x1 conv, concatenated with the x4-upsampled
 encoder output, refined by two 3x3 separable convs (256), classified by a 1x1 conv and
@@ -19,13 +20,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from semseg.errors import ConfigError
 from semseg.models.backbones.mobilenetv2 import mobilenet_v2
 from semseg.models.backbones.xception import xception65
-from semseg.models.layers import ASPP, ConvBNAct, SeparableConvBNAct, pad_to_multiple, resize_to
+from semseg.models.layers import (
+    ASPP,
+    ConvBNAct,
+    SeparableConvBNAct,
+    check_output_stride,
+    pad_to_multiple,
+    resize_to,
+)
 from semseg.models.registry import register_model
 
-ASPP_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}  # the paper doubles the rates at OS 8
+# The paper doubles the rates at OS 8; OS 32 (no dilation in the trunk) halves them.
+ASPP_RATES = {32: (3, 6, 9), 16: (6, 12, 18), 8: (12, 24, 36)}
 
 
 class DeepLabV3Plus(nn.Module):
@@ -64,13 +72,6 @@ class DeepLabV3Plus(nn.Module):
         return logits[..., :h, :w]
 
 
-def _check_output_stride(output_stride: int) -> None:
-    if output_stride not in ASPP_RATES:
-        raise ConfigError(
-            f"DeepLabv3+ output_stride must be one of {sorted(ASPP_RATES)}, got {output_stride}"
-        )
-
-
 @register_model(
     "deeplabv3plus",
     paper="Chen et al., Encoder-Decoder with Atrous Separable Convolution (DeepLabv3+), ECCV 2018",
@@ -78,11 +79,12 @@ def _check_output_stride(output_stride: int) -> None:
     note="Aligned Xception-65, OS 16, separable ASPP and decoder. The GFLOPs figure is 54.17B "
     "multiply-adds at 513x513, OS 16 eval, single scale, as listed by the DeepLab model zoo "
     "of the paper's reference code (xception_coco_voc_trainaug); the paper states no parameter "
-    "count (~41M is the figure commonly quoted); ours is 41.06M at 21 classes.",
+    "count (~41M is the figure commonly quoted); ours is 41.06M at 21 classes. "
+    "output_stride 8 / 16 / 32 (ASPP rates 12-24-36 / 6-12-18 / 3-6-9), same weights.",
 )
 def deeplabv3plus(num_classes: int, in_channels: int = 3, output_stride: int = 16) -> DeepLabV3Plus:
     """DeepLabv3+ with the aligned Xception-65 backbone."""
-    _check_output_stride(output_stride)
+    check_output_stride(output_stride, "deeplabv3plus")
     encoder = xception65(in_channels, output_stride)
     return DeepLabV3Plus(encoder, num_classes, output_stride)
 
@@ -92,12 +94,13 @@ def deeplabv3plus(num_classes: int, in_channels: int = 3, output_stride: int = 1
     paper="Chen et al., Encoder-Decoder with Atrous Separable Convolution (DeepLabv3+), ECCV 2018",
     note="MobileNetV2 (width 1.0), OS 16, full DeepLabv3+ head. Not a configuration of the "
     "paper; the DeepLab model zoo's MobileNetV2 model (2.75B multiply-adds at 513x513) has no "
-    "ASPP and no decoder, so it is not comparable. Ours is 2.72M parameters at 21 classes.",
+    "ASPP and no decoder, so it is not comparable. Ours is 2.72M parameters at 21 classes. "
+    "output_stride 8, 16 or 32 as for deeplabv3plus.",
 )
 def deeplabv3plus_mobilenetv2(
     num_classes: int, in_channels: int = 3, output_stride: int = 16
 ) -> DeepLabV3Plus:
     """DeepLabv3+ with a MobileNetV2 (width 1.0) backbone."""
-    _check_output_stride(output_stride)
+    check_output_stride(output_stride, "deeplabv3plus_mobilenetv2")
     encoder = mobilenet_v2(in_channels, 1.0, output_stride)
     return DeepLabV3Plus(encoder, num_classes, output_stride)

@@ -18,9 +18,12 @@ map is upsampled x2 and classified: main logits at 1/4 (loss weight 1), auxiliar
 
 Backbone choice: the paper's final ICNet is PSPNet50 with every kernel count halved by pruning
 after training; we do not prune, so the default is the full-width dilated ResNet-50 (the
-pre-pruning network). ``backbone="resnet18"`` gives a light variant. Inputs of any H, W are
-zero-padded to a multiple of 32 and the logits cropped back. The pyramid pooling is exportable
-at any fixed size (see ``adaptive_avg_pool2d_static``); dynamic H/W is not supported.
+pre-pruning network). ``backbone="resnet18"`` gives a light variant. ``output_stride`` is the
+trunk's, as in PSPNet: 8 (default, the paper) puts the low branch at 1/32 of the image, 16 and
+32 at 1/64 and 1/128 (same weights, less dilation). Inputs of any H, W are zero-padded to a
+multiple of 4 x output_stride (32 by default) and the logits cropped back. The pyramid pooling
+is exportable at any fixed size (see ``adaptive_avg_pool2d_static``); dynamic H/W is not
+supported.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from semseg.models.layers import ConvBNAct, adaptive_avg_pool2d_static, pad_to_multiple, resize_to
+from semseg.models.layers import (
+    ConvBNAct,
+    adaptive_avg_pool2d_static,
+    check_output_stride,
+    pad_to_multiple,
+    resize_to,
+)
 from semseg.models.pspnet import dilated_resnet
 from semseg.models.registry import register_model
 
@@ -60,12 +69,15 @@ class ICNet(nn.Module):
         backbone: str = "resnet50",
         bins: tuple[int, ...] = (1, 2, 3, 6),
         aux_weight: float = 0.4,
+        output_stride: int = 8,
     ) -> None:
         super().__init__()
-        enc = dilated_resnet(backbone, in_channels)
+        check_output_stride(output_stride, "ICNet")
+        enc = dilated_resnet(backbone, in_channels, output_stride)
+        self.pad_multiple = 4 * output_stride  # the low branch's stride on the full image
         # Medium branch: stem .. first block of layer2 (1/8 of its 1/2-res input = 1/16).
         self.medium = nn.Sequential(enc.stem, enc.maxpool, enc.layer1, enc.layer2[0])
-        # Low branch: the rest of the trunk on the medium features downsampled x2 (1/32).
+        # Low branch: the rest of the trunk on the medium features downsampled x2 (1/32 at OS 8).
         self.low = nn.Sequential(*enc.layer2[1:], enc.layer3, enc.layer4)
         self.high = nn.Sequential(
             ConvBNAct(in_channels, 32, 3, 2), ConvBNAct(32, 32, 3, 2), ConvBNAct(32, 64, 3, 2)
@@ -90,8 +102,8 @@ class ICNet(nn.Module):
         """Main logits at 1/4 (and the 1/16, 1/8 label-guidance logits) of a padded input."""
         hp, wp = x.shape[-2:]
         medium = self.medium(resize_to(x, (hp // 2, wp // 2)))  # (N, C2, Hp/16, Wp/16)
-        low = self.low(resize_to(medium, (hp // 32, wp // 32)))  # (N, C4, Hp/32, Wp/32)
-        low = self.low_reduce(self._pyramid_sum(low))  # (N, 256, Hp/32, Wp/32)
+        low = self.low(resize_to(medium, (hp // 32, wp // 32)))  # (N, C4, Hp/4OS, Wp/4OS)
+        low = self.low_reduce(self._pyramid_sum(low))  # (N, 256, Hp/4OS, Wp/4OS)
         fused, low_up = self.cff_low_medium(low, medium)  # (N, 128, Hp/16, Wp/16)
         fused, fused_up = self.cff_medium_high(fused, self.high(x))  # (N, 128, Hp/8, Wp/8)
         main = self.classifier(resize_to(fused, (hp // 4, wp // 4)))  # (N, classes, Hp/4, Wp/4)
@@ -104,13 +116,13 @@ class ICNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes, H, W) for input (N, in_channels, H, W)."""
-        padded, (h, w) = pad_to_multiple(x, 32)
+        padded, (h, w) = pad_to_multiple(x, self.pad_multiple)
         main, _ = self._branches(padded, with_aux=False)
         return resize_to(main, padded.shape[-2:])[..., :h, :w]
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Main logits and the cascade label-guidance logits, all at the input size."""
-        padded, (h, w) = pad_to_multiple(x, 32)
+        padded, (h, w) = pad_to_multiple(x, self.pad_multiple)
         main, aux = self._branches(padded, with_aux=True)
         size = padded.shape[-2:]
         aux = {k: resize_to(v, size)[..., :h, :w] for k, v in aux.items()}
@@ -123,8 +135,10 @@ class ICNet(nn.Module):
     "ECCV 2018",
     note="Full-width dilated ResNet-50 trunk (the paper prunes PSPNet50 to half width after "
     "training; not done here). The paper reports speed (30.3 fps at 1024x2048 on a Titan X), "
-    "not parameters or FLOPs.",
+    "not parameters or FLOPs. output_stride (of the trunk) 8, 16 or 32 puts the low branch "
+    "at 1/32, 1/64 or 1/128 of the image.",
 )
-def icnet(num_classes: int, in_channels: int = 3, backbone: str = "resnet50") -> ICNet:
+def icnet(num_classes: int, in_channels: int = 3, backbone: str = "resnet50",
+          output_stride: int = 8) -> ICNet:
     """ICNet with a dilated ResNet-50 (``backbone`` selects another ResNet)."""
-    return ICNet(num_classes, in_channels, backbone)
+    return ICNet(num_classes, in_channels, backbone, output_stride=output_stride)

@@ -8,6 +8,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semseg.errors import ModelError
+
+OUTPUT_STRIDES = (8, 16, 32)  # of every dilatable trunk (ResNet, MobileNetV2, Xception, ...)
+
+
+def check_output_stride(output_stride: int, model: str) -> int:
+    """``output_stride`` if it is 8, 16 or 32; else ``ModelError`` naming the allowed values."""
+    if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
+        raise ModelError(f"{model}: output_stride must be one of "
+                         f"{', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride!r}")
+    return output_stride
+
 
 class ConvBNAct(nn.Sequential):
     """Conv2d -> BatchNorm2d -> activation ("same" padding for odd kernels)."""

@@ -86,6 +86,24 @@ class MobileBlock(nn.Module):
         return self.forward_hidden(x)[0]
 
 
+def dilate(table: tuple[BlockSpec, ...], output_stride: int, stem_stride: int = 2,
+           traded_rate: str = "previous") -> tuple[BlockSpec, ...]:
+    """``table`` (written at output stride 32) with the strides that would pass
+    ``output_stride`` turned into dilation; later blocks get the multiplied rate. The block that
+    loses its stride keeps the ``"previous"`` rate (DeepLab) or already takes the ``"new"`` one."""
+    current, rate, rows = stem_stride, 1, []
+    for spec in table:
+        if current * spec.stride > output_stride:  # trade this stride for dilation
+            new = rate * spec.stride
+            traded = rate if traded_rate == "previous" else new
+            rows.append(spec._replace(stride=1, dilation=traded))
+            rate = new
+        else:
+            current *= spec.stride
+            rows.append(spec._replace(dilation=rate))
+    return tuple(rows)
+
+
 def make_blocks(in_ch: int, table: tuple[BlockSpec, ...],
                 act: type[nn.Module] = nn.ReLU) -> nn.ModuleList:
     """The blocks of ``table``, each fed by the previous one's output channels."""

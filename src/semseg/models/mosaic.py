@@ -2,7 +2,8 @@
 Information and encoded Context", arXiv 2112.11623, 2021).
 
 Encoder: a searched MobileNet-style trunk (inverted residuals with 3x3/5x5 depthwise convs,
-ReLU) at output stride 16, widened to 448 channels by a 1x1 conv. Multi-scale context
+ReLU) at output stride 16 (``output_stride`` 8 or 32 runs the same weights with more or less
+dilation), widened to 448 channels by a 1x1 conv. Multi-scale context
 (Sec. 3.2): the features are average-pooled by 8, 4 and 2; each pooled map is split into two
 channel halves, one through a 3x3 and one through a 5x5 depthwise separable conv (64 channels
 each), the 128 channels upsampled back, concatenated with the unpooled features and projected
@@ -12,7 +13,8 @@ expanded 1/8 activation, fuse (1x1 conv, depthwise 3x3, 1x1 to K), upsample to 1
 
 Resizes follow TF1's ``align_corners=False`` sampling (``resize_asymmetric``) and strided convs
 TF's SAME padding, so the published 512x512 TFLite model gives the same outputs here. Inputs
-are replicate-padded to a multiple of 128 (stride 16 x largest pool 8) and the logits cropped.
+are replicate-padded to a multiple of 128 (output stride 16 x largest pool 8) and the logits
+cropped.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semseg.models.mobile_blocks import BlockSpec, SameConvBNAct, make_blocks, resize_asymmetric
+from semseg.models.layers import check_output_stride
+from semseg.models.mobile_blocks import (
+    BlockSpec,
+    SameConvBNAct,
+    dilate,
+    make_blocks,
+    resize_asymmetric,
+)
 from semseg.models.registry import register_model
 
 B = BlockSpec
@@ -37,21 +46,21 @@ TABLE = (
     B(3, 1, 1, 768, 160, False),
     B(3, 1, 1, 640, 160, True),
     B(3, 1, 1, 960, 192, False),
-    B(5, 1, 2, 384, 96, False),  # stride 2 traded for dilation (output stride 16)
-    *[B(5, 1, 2, 384, 96, True)] * 2,
+    B(5, 2, 1, 384, 96, False),  # stride 2 traded for dilation 2 here at output stride 16
+    *[B(5, 1, 1, 384, 96, True)] * 2,
 )
 TAP_QUARTER, TAP_EIGHTH = 1, 5
 STEM, WIDTH, POOLS, CONTEXT = 32, 448, (8, 4, 2), 128
-MULTIPLE = 16 * max(POOLS)
 
 
 class MosaicEncoder(nn.Module):
-    """The trunk: returns (1/16 features (448), 1/8 activation (192), 1/4 activation (64))."""
+    """The trunk: returns (1/OS features (448), 1/8 activation (192), 1/4 activation (64))."""
 
-    def __init__(self, in_channels: int = 3) -> None:
+    def __init__(self, in_channels: int = 3, output_stride: int = 16) -> None:
         super().__init__()
         self.stem = SameConvBNAct(in_channels, STEM, 3, 2)
-        self.blocks = make_blocks(STEM, TABLE)
+        # The published graph dilates the block that loses its stride too (not DeepLab's rule).
+        self.blocks = make_blocks(STEM, dilate(TABLE, output_stride, traded_rate="new"))
         self.head = SameConvBNAct(TABLE[-1].out, WIDTH, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -85,9 +94,11 @@ class MultiKernelBranch(nn.Module):
 class Mosaic(nn.Module):
     """MOSAIC: encoder, multi-kernel context module and the two-level hybrid decoder."""
 
-    def __init__(self, num_classes: int, in_channels: int = 3) -> None:
+    def __init__(self, num_classes: int, in_channels: int = 3, output_stride: int = 16) -> None:
         super().__init__()
-        self.encoder = MosaicEncoder(in_channels)
+        check_output_stride(output_stride, "mosaic")
+        self.encoder = MosaicEncoder(in_channels, output_stride)
+        self.multiple = output_stride * max(POOLS)
         self.context = nn.ModuleList(MultiKernelBranch(WIDTH, p) for p in POOLS)
         self.context_proj = SameConvBNAct(WIDTH + CONTEXT * len(POOLS), CONTEXT)
         eighth_ch, quarter_ch = TABLE[TAP_EIGHTH].hidden, TABLE[TAP_QUARTER].hidden
@@ -101,10 +112,10 @@ class Mosaic(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes, H, W)."""
         h, w = x.shape[-2:]
-        x = F.pad(x, (0, -w % MULTIPLE, 0, -h % MULTIPLE), mode="replicate")
-        feats, eighth, quarter = self.encoder(x)  # 1/16 (448), 1/8 (192), 1/4 (64)
-        context = [branch(feats) for branch in self.context]  # 3 x (N, 128, H/16, W/16)
-        y = self.context_proj(torch.cat([*context, feats], dim=1))  # (N, 128, H/16, W/16)
+        x = F.pad(x, (0, -w % self.multiple, 0, -h % self.multiple), mode="replicate")
+        feats, eighth, quarter = self.encoder(x)  # 1/OS (448), 1/8 (192), 1/4 (64)
+        context = [branch(feats) for branch in self.context]  # 3 x (N, 128, H/OS, W/OS)
+        y = self.context_proj(torch.cat([*context, feats], dim=1))  # (N, 128, H/OS, W/OS)
         y = resize_asymmetric(y, eighth.shape[-2:])
         y = self.fuse_eighth(torch.cat([y, eighth], dim=1))  # (N, K, H/8, W/8)
         y = resize_asymmetric(y, quarter.shape[-2:]) + self.proj_quarter(quarter)  # (N, K, H/4, .)
@@ -113,7 +124,8 @@ class Mosaic(nn.Module):
 
 @register_model("mosaic", paper="Wang et al., MOSAIC: Mobile Segmentation via decoding "
                 "Aggregated Information and encoded Context, arXiv 2112.11623, 2021",
-                note="ADE20K top-31 + other, 512x512")
-def mosaic(num_classes: int, in_channels: int = 3) -> Mosaic:
+                note="ADE20K top-31 + other, 512x512; output_stride 16 (default), 8 or 32 with "
+                "the same weights")
+def mosaic(num_classes: int, in_channels: int = 3, output_stride: int = 16) -> Mosaic:
     """MOSAIC with its published widths; ``num_classes`` logits (32 for ADE20K-top31)."""
-    return Mosaic(num_classes, in_channels)
+    return Mosaic(num_classes, in_channels, output_stride)

@@ -10,7 +10,9 @@ Export: the pyramid pooling uses ``adaptive_avg_pool2d_static`` (averaging matri
 feature size), so ONNX export works at any *fixed* input size, including sizes whose feature map
 is not divisible by the bins, and matches ``adaptive_avg_pool2d`` in eager mode. Dynamic H/W in
 an exported graph is not supported: the pooling weights are baked in for the exported size.
-Inputs of any H, W are zero-padded to a multiple of 8 and the logits cropped back.
+``output_stride`` 16 (layer4 dilation 2) or 32 (no dilation) trades resolution for speed with the
+same weights (the paper uses 8). Inputs of any H, W are zero-padded to a multiple of the output
+stride and the logits cropped back.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from torch import nn
 
 from semseg.errors import ConfigError
 from semseg.models.backbones.resnet import ResNet, resnet18, resnet34, resnet50, resnet101
-from semseg.models.layers import ConvBNAct, PyramidPoolingModule, pad_to_multiple, resize_to
+from semseg.models.layers import (
+    ConvBNAct,
+    PyramidPoolingModule,
+    check_output_stride,
+    pad_to_multiple,
+    resize_to,
+)
 from semseg.models.registry import register_model
 
 BACKBONES = {
@@ -31,11 +39,12 @@ BACKBONES = {
 }
 
 
-def dilated_resnet(name: str, in_channels: int) -> ResNet:
-    """PSPNet's trunk: the named ResNet with the deep stem at output stride 8."""
+def dilated_resnet(name: str, in_channels: int, output_stride: int = 8) -> ResNet:
+    """PSPNet's trunk: the named ResNet with the deep stem, at output stride 8 by default."""
     if name not in BACKBONES:
         raise ConfigError(f"unknown backbone {name!r}; expected one of {sorted(BACKBONES)}")
-    return BACKBONES[name](in_channels=in_channels, output_stride=8, deep_stem=True)
+    check_output_stride(output_stride, "PSPNet")
+    return BACKBONES[name](in_channels=in_channels, output_stride=output_stride, deep_stem=True)
 
 
 def _fcn_head(in_ch: int, mid_ch: int, num_classes: int) -> nn.Sequential:
@@ -55,9 +64,11 @@ class PSPNet(nn.Module):
         backbone: str = "resnet50",
         bins: tuple[int, ...] = (1, 2, 3, 6),
         aux_weight: float = 0.4,
+        output_stride: int = 8,
     ) -> None:
         super().__init__()
-        self.encoder = dilated_resnet(backbone, in_channels)
+        self.encoder = dilated_resnet(backbone, in_channels, output_stride)
+        self.output_stride = output_stride
         c3_ch, c4_ch = self.encoder.out_channels[3:]
         self.ppm = PyramidPoolingModule(c4_ch, bins, c4_ch // len(bins))
         # 512 / 256 channels for ResNet-50/101 as in the paper; a quarter of the input otherwise.
@@ -67,13 +78,13 @@ class PSPNet(nn.Module):
 
     def _trunk(self, x: torch.Tensor) -> tuple[list[torch.Tensor], tuple[int, int], torch.Size]:
         """Backbone features of the padded input, the original size and the padded size."""
-        padded, size = pad_to_multiple(x, 8)
+        padded, size = pad_to_multiple(x, self.output_stride)
         return self.encoder.forward_features(padded), size, padded.shape[-2:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes, H, W) for input (N, in_channels, H, W)."""
         feats, (h, w), padded = self._trunk(x)
-        logits = self.head(self.ppm(feats[4]))  # (N, classes, Hp/8, Wp/8)
+        logits = self.head(self.ppm(feats[4]))  # (N, classes, Hp/OS, Wp/OS)
         return resize_to(logits, padded)[..., :h, :w]
 
     def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -89,19 +100,21 @@ class PSPNet(nn.Module):
     paper="Zhao et al., Pyramid Scene Parsing Network, CVPR 2017",
     note="Dilated ResNet-50 (deep stem, OS 8), bins 1/2/3/6, aux head on layer3 (weight 0.4). "
     "The paper reports no parameter count or FLOPs; ours is 49.1M at 21 classes (46.7M "
-    "without the auxiliary head, which is training-only).",
+    "without the auxiliary head, which is training-only). output_stride=16 or 32 runs the "
+    "same weights with less dilation (faster, coarser).",
 )
-def pspnet(num_classes: int, in_channels: int = 3, backbone: str = "resnet50") -> PSPNet:
+def pspnet(num_classes: int, in_channels: int = 3, backbone: str = "resnet50",
+           output_stride: int = 8) -> PSPNet:
     """PSPNet with the paper's dilated ResNet-50 (``backbone`` selects another ResNet)."""
-    return PSPNet(num_classes, in_channels, backbone)
+    return PSPNet(num_classes, in_channels, backbone, output_stride=output_stride)
 
 
 @register_model(
     "pspnet_resnet18",
     paper="Zhao et al., Pyramid Scene Parsing Network, CVPR 2017",
     note="Light variant (not in the paper): dilated ResNet-18 with deep stem, head widths "
-    "scaled to a quarter of the backbone channels.",
+    "scaled to a quarter of the backbone channels; output_stride 8 (default), 16 or 32.",
 )
-def pspnet_resnet18(num_classes: int, in_channels: int = 3) -> PSPNet:
+def pspnet_resnet18(num_classes: int, in_channels: int = 3, output_stride: int = 8) -> PSPNet:
     """PSPNet with a dilated ResNet-18 trunk."""
-    return PSPNet(num_classes, in_channels, "resnet18")
+    return PSPNet(num_classes, in_channels, "resnet18", output_stride=output_stride)

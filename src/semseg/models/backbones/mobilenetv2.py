@@ -19,10 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from semseg.errors import ConfigError
-from semseg.models.layers import ConvBNAct
+from semseg.models.layers import ConvBNAct, check_output_stride
 
-OUTPUT_STRIDES = (8, 16, 32)
 # (expansion t, channels c, repeats n, stride s) from the paper's Table 2.
 SETTINGS = (
     (1, 16, 1, 1),
@@ -72,8 +70,7 @@ class MobileNetV2(nn.Module):
         divisor: int = 8,
     ) -> None:
         super().__init__()
-        if output_stride not in OUTPUT_STRIDES:
-            raise ConfigError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
+        check_output_stride(output_stride, "MobileNetV2")
         in_ch = _make_divisible(32 * width_mult, divisor)
         self.stem = ConvBNAct(in_channels, in_ch, 3, 2, act=nn.ReLU6)
         current, rate = 2, 1

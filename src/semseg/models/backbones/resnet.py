@@ -17,9 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from semseg.errors import ConfigError
-
-OUTPUT_STRIDES = (8, 16, 32)
+from semseg.models.layers import check_output_stride
 
 
 def _conv_bn(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, dilation: int = 1):
@@ -101,8 +99,7 @@ class ResNet(nn.Module):
         deep_stem: bool = False,
     ) -> None:
         super().__init__()
-        if output_stride not in OUTPUT_STRIDES:
-            raise ConfigError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
+        check_output_stride(output_stride, "ResNet")
         stem_ch = 128 if deep_stem else 64
         self.stem = _deep_stem(in_channels) if deep_stem else _plain_stem(in_channels)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)

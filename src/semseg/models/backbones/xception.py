@@ -29,10 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semseg.errors import ConfigError
-from semseg.models.layers import ConvBNAct
-
-OUTPUT_STRIDES = (8, 16, 32)
+from semseg.models.layers import ConvBNAct, check_output_stride
 
 
 class SeparableConv(nn.Module):
@@ -110,8 +107,7 @@ class AlignedXception(nn.Module):
         self, in_channels: int = 3, output_stride: int = 16, blocks: tuple = XCEPTION65
     ) -> None:
         super().__init__()
-        if output_stride not in OUTPUT_STRIDES:
-            raise ConfigError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
+        check_output_stride(output_stride, "Xception-65")
         self.stem = nn.Sequential(ConvBNAct(in_channels, 32, 3, 2), ConvBNAct(32, 64, 3))
         current, rate, in_ch = 2, 1, 64
         modules: list[XceptionModule] = []
