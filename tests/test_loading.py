@@ -95,7 +95,7 @@ def test_unknown_name_one_line_with_close_matches() -> None:
         loading.load("unett", allow_arch=True)
     assert "not a model file, a pretrained name or an architecture; did you mean unet" in str(
         err.value)
-    with pytest.raises(ModelError, match="unknown model 'zzzz'.*pretrained names: "):
+    with pytest.raises(ModelError, match=r"unknown model 'zzzz'.*pretrained names: "):
         loading.load("zzzz")
 
 
@@ -105,7 +105,7 @@ def test_overrides_are_checked(tiny, tmp_path: Path) -> None:
     assert loading.load(pt, input_size=None)[1].input_size is None
     with pytest.raises(ConfigError, match=r"apply only to architecture names.*\(a checkpoint\)"):
         loading.load(pt, arch_kwargs=TINY_UNET)
-    with pytest.raises(ConfigError, match="unknown model override.*accepted: input_size"):
+    with pytest.raises(ConfigError, match=r"unknown model override.*accepted: input_size"):
         loading.load(pt, size=(3, 3))
     with pytest.raises(ModelError, match=r"model 'unet' has no parameter\(s\) no_such_arg"):
         loading.load("unet", allow_arch=True, arch_kwargs={"no_such_arg": 1})
