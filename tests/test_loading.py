@@ -103,7 +103,7 @@ def test_overrides_are_checked(tiny, tmp_path: Path) -> None:
     model, spec = tiny
     pt = save_checkpoint(tmp_path / "best.pt", model, spec, epoch=1)
     assert loading.load(pt, input_size=None)[1].input_size is None
-    with pytest.raises(ConfigError, match=r"apply only to architecture names.*\(a checkpoint\)"):
+    with pytest.raises(ConfigError, match=r"only to architecture names.*\(a checkpoint model\)"):
         loading.load(pt, arch_kwargs=TINY_UNET)
     with pytest.raises(ConfigError, match=r"unknown model override.*accepted: input_size"):
         loading.load(pt, size=(3, 3))

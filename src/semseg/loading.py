@@ -113,7 +113,7 @@ def load(
     arch_only = {k: v for k, v in overrides.items() if k in ARCH_OVERRIDES and v not in (None, {})}
     if arch_only and source != "architecture":
         raise ConfigError(f"model arguments {arch_only} apply only to architecture names, "
-                          f"not to {str(name_or_path)!r} (a {source})")
+                          f"not to {str(name_or_path)!r} (a {source} model)")
     if source == "checkpoint":
         from semseg.checkpoint import load_model
 
