@@ -33,7 +33,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semseg.benchmark import BenchReport, benchmark, environment, latency_stats, load_any
+from semseg.benchmark import (
+    BenchReport,
+    LoadedModel,
+    benchmark,
+    environment,
+    latency_stats,
+)
 from semseg.cli.bench import RUNTIME_CHOICES, parse_size
 
 STREET = Path(__file__).resolve().parents[1] / "src" / "semseg" / "assets" / "street.jpg"
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_end_to_end(args, threads)
     if len(threads) != 1:
         p.error("--threads takes one number without --end-to-end")
-    report = benchmark(load_any(args.model), size=parse_size(args.size), batch=args.batch,
+    report = benchmark(LoadedModel.load(args.model), size=parse_size(args.size), batch=args.batch,
                        threads=threads[0], device=args.device,
                        runtimes=RUNTIME_CHOICES[args.runtime], warmup=args.warmup,
                        iters=args.iters)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from semseg.benchmark import benchmark, load_any
+from semseg.benchmark import LoadedModel, benchmark
 from semseg.hub import pretrained_entry, resolve_weights
 from semseg.report import publish
 from semseg.tflite_reader import read_tflite
@@ -101,7 +101,7 @@ def interpreter_latency(path: Path, size: int, threads: int, iters: int) -> floa
 def measure(name: str, threads: int, iters: int) -> dict:
     entry = pretrained_entry(name)
     path = resolve_weights(name)
-    loaded = load_any(name)
+    loaded = LoadedModel.load(name)
     report = benchmark(loaded, size=entry.input_size, threads=threads,
                        runtimes=("torch", "onnxruntime"), warmup=1, iters=iters)
     torch.set_num_threads(threads)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from semseg.benchmark import benchmark, load_any, load_average
+from semseg.benchmark import LoadedModel, benchmark, load_average
 from semseg.cli import main as semseg_main
 from semseg.config import make_config
 from semseg.errors import SemsegError
@@ -136,7 +136,7 @@ def bench_stage(model: str, run: Path, args: argparse.Namespace) -> None:
     """CPU latency, params and GFLOPs at the model's network input into RUN/bench.json."""
     if (run / "bench.json").is_file():
         return
-    loaded = load_any(model)
+    loaded = LoadedModel.load(model)
     size = tuple(loaded.spec.input_size or args.size)
     report = benchmark(loaded, size=size, batch=1, device="cpu", threads=args.threads,
                        runtimes=("torch", "onnxruntime"), warmup=args.bench_warmup,
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_stage(str(run / "best.pt"), run, args)
     if not args.no_default:
         try:
-            load_any("default")
+            LoadedModel.load("default")
         except SemsegError as exc:  # weights not shipped in this build yet
             print(f"default model skipped: {exc}", file=sys.stderr)
         else:

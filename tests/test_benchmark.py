@@ -11,16 +11,16 @@ import torch
 from torch import nn
 
 from semseg.benchmark import (
+    LoadedModel,
     benchmark,
     check_options,
     count_gflops,
     count_params,
     latency_stats,
-    load_any,
 )
 from semseg.checkpoint import ModelSpec, save_checkpoint
 from semseg.data.camvid import INFO as CAMVID
-from semseg.errors import ConfigError, InputFileError, ModelError
+from semseg.errors import ConfigError
 from semseg.memory import forward_peak_bytes, state_bytes
 
 TINY_UNET = {"base_width": 8}
@@ -95,25 +95,21 @@ def test_rss_peak_sees_a_large_allocation() -> None:
     assert int(out[0]) >= 60 * 2**20
 
 
-def test_load_any_architecture_checkpoint_and_errors(tmp_path: Path) -> None:
-    loaded = load_any("unet", arch_kwargs=TINY_UNET)
+def test_loaded_model_records_its_source(tmp_path: Path) -> None:
+    """LoadedModel.load is semseg.load with architecture names allowed (the rule and its errors
+    are tested in test_loading.py); the report keeps which source the name resolved to."""
+    loaded = LoadedModel.load("unet", arch_kwargs=TINY_UNET)
     assert loaded.source == "architecture" and not loaded.model.training
     assert loaded.spec.info.classes == CAMVID.classes
-    assert load_any("enet", num_classes=3).spec.info.classes == ("class0", "class1", "class2")
-
+    assert LoadedModel.load("enet", num_classes=3).spec.info.classes == ("class0", "class1",
+                                                                          "class2")
     spec = ModelSpec(arch="unet", info=CAMVID, arch_kwargs=TINY_UNET)
     ckpt = save_checkpoint(tmp_path / "run" / "best.pt", spec.build(), spec, epoch=1)
-    loaded = load_any(str(ckpt))
+    loaded = LoadedModel.load(str(ckpt))
     assert loaded.source == "checkpoint" and loaded.spec.arch_kwargs == TINY_UNET
-
-    with pytest.raises(ModelError, match=r"unknown model 'nope'.*unet.*default"):
-        load_any("nope")
-    with pytest.raises(InputFileError, match="model file not found"):
-        load_any(str(tmp_path / "missing.pt"))
+    assert LoadedModel.load("default").source == "pretrained"
     with pytest.raises(ConfigError, match="apply only to architecture names"):
-        load_any(str(ckpt), arch_kwargs=TINY_UNET)
-    with pytest.raises(ModelError, match=r"model 'unet' has no parameter\(s\) no_such_arg"):
-        load_any("unet", arch_kwargs={"no_such_arg": 1})
+        LoadedModel.load(str(ckpt), arch_kwargs=TINY_UNET)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +125,7 @@ def test_check_options_names_the_bad_option(option: str, value: object) -> None:
 
 
 def test_iters_zero_measures_size_only() -> None:
-    loaded = load_any("unet", arch_kwargs=TINY_UNET)
+    loaded = LoadedModel.load("unet", arch_kwargs=TINY_UNET)
     report = benchmark(loaded, size=(64, 96), threads=1, iters=0)
     assert report.runtimes == {}
     assert report.params == count_params(loaded.model)
@@ -139,7 +135,7 @@ def test_iters_zero_measures_size_only() -> None:
 
 
 def test_torch_runtime_reports_memory_above_the_weights() -> None:
-    loaded = load_any("unet", arch_kwargs=TINY_UNET)
+    loaded = LoadedModel.load("unet", arch_kwargs=TINY_UNET)
     previous = torch.get_num_threads()
     report = benchmark(loaded, size=(32, 48), threads=previous + 1, warmup=1, iters=2)
     assert report.threads == previous + 1 and torch.get_num_threads() == previous

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-import semseg.cli.eval as eval_cli
+from semseg import loading
 from semseg.checkpoint import ModelSpec
 from semseg.cli import main
 from semseg.data.camvid import INFO as CAMVID
@@ -62,7 +62,7 @@ def cityscapes_root(tmp_path: Path, write_image) -> Path:
 @pytest.fixture
 def camvid_stub(monkeypatch) -> None:
     spec = ModelSpec(arch="enet", info=CAMVID)
-    monkeypatch.setattr(eval_cli, "_load", lambda name, device: (ColumnStub(), spec))
+    monkeypatch.setattr(loading, "load", lambda name, **kw: (ColumnStub(), spec))
 
 
 def test_cityscapes_ground_truth_is_scored_in_camvid_classes(
@@ -172,7 +172,7 @@ def test_cityscapes_predictions_are_scored_in_camvid_classes(
     camvid_root_one: Path, monkeypatch, tmp_path: Path
 ) -> None:
     spec = ModelSpec(arch="enet", info=CITYSCAPES)
-    monkeypatch.setattr(eval_cli, "_load", lambda name, device: (CityscapesColumnStub(), spec))
+    monkeypatch.setattr(loading, "load", lambda name, **kw: (CityscapesColumnStub(), spec))
     report_path = tmp_path / "eval.json"
     assert main(["eval", "stub", "--data", str(camvid_root_one), "--map-predictions",
                  "--json", str(report_path)]) == 0

@@ -131,14 +131,13 @@ def test_load_checkpoint_refuses_payload(payloads, name) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_python_apis_refuse_payload(payloads, name, tmp_path) -> None:
     import semseg
-    from semseg.benchmark import load_any
     from semseg.checkpoint import load_model
     from semseg.compat.pixellib import semantic_segmentation
     from semseg.inference import Segmenter
 
     path, marker = payloads[name]
     image = REPO / "src" / "semseg" / "assets" / "street.jpg"
-    calls = [lambda: load_model(path), lambda: load_any(str(path)),
+    calls = [lambda: load_model(path), lambda: semseg.load(str(path)),
              lambda: Segmenter.from_pretrained(str(path)),
              lambda: semseg.segment(image, model=str(path)),
              lambda: semantic_segmentation().load_pascalvoc_model(str(path))]

@@ -7,7 +7,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 # Public names loaded on first use, so that `import semseg` does not import torch.
-_LAZY = {"segment": "semseg.oneliner"}
+_LAZY = {"segment": "semseg.oneliner", "load": "semseg.loading"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 """Model cost and speed: parameters, GFLOPs, peak memory, latency (eager PyTorch, ONNX Runtime).
 
 Example:
-    >>> loaded = load_any("enet")  # architecture name (random init), checkpoint or pretrained name
+    >>> loaded = LoadedModel.load("enet")  # architecture (random init), checkpoint or pretrained
     >>> report = benchmark(loaded, size=(360, 480), threads=2, runtimes=("torch", "onnxruntime"))
     >>> report.runtimes["torch"].p50_ms, report.gflops
 
@@ -35,10 +35,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from semseg.checkpoint import ModelSpec, load_model
-from semseg.data.camvid import INFO as CAMVID_INFO
-from semseg.data.info import DatasetInfo, default_palette
-from semseg.errors import ConfigError, InputFileError, ModelError
+from semseg.checkpoint import ModelSpec
+from semseg.errors import ConfigError
 from semseg.memory import RssPeak, forward_peak_bytes, state_bytes
 
 RUNTIMES = ("torch", "onnxruntime")
@@ -57,49 +55,15 @@ class LoadedModel:
     source: str  # "architecture" (random init) | "checkpoint" | "pretrained"
     name: str  # what the user passed
 
+    @classmethod
+    def load(cls, name_or_path: str, **overrides: Any) -> LoadedModel:
+        """``semseg.loading.load`` with architecture names allowed (random init), remembering
+        which source the name resolved to; ``overrides`` as there."""
+        from semseg import loading
 
-def _random_init_spec(arch: str, num_classes: int, arch_kwargs: dict[str, Any]) -> ModelSpec:
-    if num_classes == CAMVID_INFO.num_classes:
-        info = CAMVID_INFO
-    else:
-        info = DatasetInfo(name="untrained", classes=tuple(f"class{i}" for i in range(num_classes)),
-                           palette=default_palette(num_classes))
-    return ModelSpec(arch=arch, info=info, arch_kwargs=dict(arch_kwargs))
-
-
-def load_any(
-    name_or_path: str, num_classes: int = 11, arch_kwargs: dict[str, Any] | None = None
-) -> LoadedModel:
-    """Load an architecture name (random init), a ``.pt``/``.safetensors`` file or a hub name."""
-    from semseg.hub import list_pretrained, load_pretrained
-    from semseg.models import list_models
-
-    path = Path(name_or_path)
-    if arch_kwargs and not (name_or_path in list_models() and not path.is_file()):
-        raise ConfigError(f"model arguments {arch_kwargs} apply only to architecture names, "
-                          f"not to {name_or_path!r}")
-    if path.is_file():
-        model, spec, _ = load_model(path)
-        return LoadedModel(model.eval(), spec, "checkpoint", name_or_path)
-    if name_or_path in list_models():
-        if num_classes < 1:
-            raise ConfigError(f"number of classes must be >= 1, got {num_classes}")
-        spec = _random_init_spec(name_or_path, num_classes, arch_kwargs or {})
-        try:
-            model = spec.build()
-        except TypeError as exc:  # an unknown keyword argument of the constructor
-            raise ConfigError(f"{name_or_path}: bad model arguments {arch_kwargs}: {exc}") from None
-        return LoadedModel(model.eval(), spec, "architecture", name_or_path)
-    looks_like_path = "/" in name_or_path or os.sep in name_or_path
-    if path.suffix in (".pt", ".pth", ".safetensors") or looks_like_path:
-        raise InputFileError(f"{name_or_path}: model file not found")
-    if name_or_path in list_pretrained():
-        model, spec = load_pretrained(name_or_path)
-        return LoadedModel(model.eval(), spec, "pretrained", name_or_path)
-    raise ModelError(
-        f"unknown model {name_or_path!r}: not a file, an architecture "
-        f"({', '.join(list_models())}) or a pretrained name ({', '.join(list_pretrained())})"
-    )
+        source = loading.resolve(name_or_path, allow_arch=True)
+        model, spec = loading.load(name_or_path, allow_arch=True, **overrides)
+        return cls(model, spec, source, str(name_or_path))
 
 
 def count_params(model: nn.Module) -> int:

@@ -233,11 +233,18 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelSpec, dict[str, Any]]:
         meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer",
                                                            "scheduler", "scaler", "rng")}
     spec = ModelSpec.from_dict(meta["spec"])
+    return build_with_weights(spec, state, p), spec, meta
+
+
+def build_with_weights(spec: ModelSpec, state: dict[str, torch.Tensor], path: Path) -> nn.Module:
+    """``spec``'s model in eval mode holding ``state`` (as float32); ``ModelError`` naming
+    ``path`` when the tensors do not fit the architecture."""
     model = spec.build()
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise ModelError(f"{p}: weights do not match architecture {spec.arch!r}: {first}") from None
-    return model.eval(), spec, meta
+        raise ModelError(f"{path}: weights do not match architecture {spec.arch!r}: {first}"
+                         ) from None
+    return model.eval()

@@ -321,21 +321,13 @@ def resolve_weights(name: str, weights_dir: str | os.PathLike | None = None) -> 
 
 
 def _load_state_dict(path: Path, spec: ModelSpec) -> nn.Module:
-    from semseg.checkpoint import load_weights_only, refusal
+    from semseg.checkpoint import build_with_weights, load_weights_only, refusal
 
     try:
         state = load_weights_only(path)
     except Exception as exc:  # torch raises many types for corrupt, foreign or refused files
         raise ModelError(f"{path}: {refusal(exc)}") from None
-    model = spec.build()
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelError(
-            f"{path}: weights do not match architecture {spec.arch!r}: {first}"
-        ) from None
-    return model.eval()
+    return build_with_weights(spec, state, path)
 
 
 def _load_tflite(path: Path, spec: ModelSpec) -> nn.Module:

@@ -13,11 +13,9 @@ Example:
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,9 +23,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from semseg.checkpoint import ModelSpec, load_model
+from semseg.checkpoint import ModelSpec
 from semseg.data.transforms import normalize_image
-from semseg.errors import ConfigError, InputFileError, ModelError
+from semseg.errors import ConfigError
 from semseg.imageio import read_image
 from semseg.models.layers import resize_to
 from semseg.result import SegmentationResult
@@ -249,22 +247,10 @@ class Segmenter:
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, device: str = "cpu",
                         runtime: str = "torch") -> Segmenter:
-        """Load a ``.pt``/``.safetensors`` file, or a named pretrained model via ``semseg.hub``."""
-        path = Path(name_or_path)
-        if path.is_file():
-            model, spec, _ = load_model(path)
-            return cls(model, spec, device, runtime)
-        name = str(name_or_path)
-        if path.suffix in (".pt", ".pth", ".safetensors") or os.sep in name or "/" in name:
-            raise InputFileError(f"{name}: model file not found")
-        if importlib.util.find_spec("semseg.hub") is None:
-            raise ModelError(
-                f"{name!r}: no such file, and named pretrained models are not available in this "
-                "build; pass a checkpoint path (.pt or .safetensors)"
-            )
-        from semseg.hub import load_pretrained
+        """Load a ``.pt``/``.safetensors`` file or a pretrained name (``semseg.loading.load``)."""
+        from semseg import loading
 
-        model, spec = load_pretrained(name)
+        model, spec = loading.load(name_or_path, device=device)
         return cls(model, spec, device, runtime)
 
     def predict(

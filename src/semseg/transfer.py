@@ -157,12 +157,12 @@ def copy_matching(model: nn.Module, src_state: dict[str, torch.Tensor], source: 
 
 def init_from(model: nn.Module, spec: ModelSpec, source: str) -> InitReport:
     """Initialise ``model`` from a pretrained name or a ``.pt``/``.safetensors`` file."""
-    from semseg.benchmark import load_any
+    from semseg import loading
 
-    loaded = load_any(source)
-    if loaded.source == "architecture":
+    if loading.resolve(source, allow_arch=True) == "architecture":
         raise ConfigError(f"--init {source}: an architecture name has no trained weights; give "
                           "a pretrained name or a checkpoint file")
-    if loaded.spec.arch != spec.arch:
-        return copy_matching(model, loaded.model.state_dict(), source)
-    return transfer_state(model, spec, loaded.model.state_dict(), loaded.spec, source)
+    src_model, src_spec = loading.load(source)
+    if src_spec.arch != spec.arch:
+        return copy_matching(model, src_model.state_dict(), source)
+    return transfer_state(model, spec, src_model.state_dict(), src_spec, source)

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     p.add_argument("--iters", type=int, default=30,
                    help="timed runs (default 30; 0 measures only params and GFLOPs)")
-    p.add_argument("--num-classes", type=int, default=11,
+    p.add_argument("--num-classes", type=int,
                    help="classes of a randomly initialized architecture (default 11, CamVid)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="constructor argument of an architecture, e.g. base_width=8 (repeatable)")
@@ -97,13 +97,13 @@ def print_report(report: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, measure it, print a table or JSON."""
-    from semseg.benchmark import benchmark, load_any
+    from semseg.benchmark import LoadedModel, benchmark
     from semseg.threads import set_threads
 
     size = parse_size(args.size)
     threads = set_threads(args.threads)
     model_args = parse_model_args(args.model_arg)
-    loaded = load_any(args.model, num_classes=args.num_classes, arch_kwargs=model_args)
+    loaded = LoadedModel.load(args.model, num_classes=args.num_classes, arch_kwargs=model_args)
     # In JSON mode stdout must hold the JSON alone, whatever the exporters print.
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with quiet:

@@ -61,13 +61,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _load(name_or_path: str, device: str):
-    from semseg.inference import Segmenter
-
-    seg = Segmenter.from_pretrained(name_or_path, device=device)
-    return seg.model, seg.spec
-
-
 def _dataset(args: argparse.Namespace, info):
     from torch.utils.data import Subset
 
@@ -194,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
         from semseg.errors import ConfigError
 
         raise ConfigError("--map-predictions and --label-map are opposite directions; use one")
-    model, spec = _load(args.model, args.device)
+    from semseg import loading
+
+    model, spec = loading.load(args.model, device=args.device)
     if args.runtime == "onnxruntime":  # the same network, exported and run by ONNX Runtime
         from semseg.runtime import OnnxModel
 

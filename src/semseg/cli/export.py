@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true",
                    help=f"compare ONNX Runtime with eager PyTorch on a random batch of 2; "
                         f"exit 1 when logits differ by more than {PARITY_TOLERANCE:g}")
-    p.add_argument("--num-classes", type=int, default=11,
+    p.add_argument("--num-classes", type=int,
                    help="classes of a randomly initialized architecture (default 11)")
     add_threads_argument(p)
     p.set_defaults(func=run)
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     """Export, then optionally check parity; prints what the ONNX graph expects as input."""
     import torch
 
-    from semseg.benchmark import load_any
+    from semseg import loading
     from semseg.cli.bench import parse_size
     from semseg.errors import ConfigError
     from semseg.export import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_parity
@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
     if args.opset < 9:
         raise ConfigError(f"bad --opset {args.opset}; expected >= 9 (17 recommended)")
     set_threads(args.threads)
-    loaded = load_any(args.model, num_classes=args.num_classes)
-    spec = loaded.spec
+    source = loading.resolve(args.model, allow_arch=True)
+    model, spec = loading.load(args.model, allow_arch=True, num_classes=args.num_classes)
     size = parse_size(args.size) if args.size else tuple(spec.input_size or (360, 480))
-    path = export_onnx(loaded.model, args.output, size, in_channels=spec.in_channels,
+    path = export_onnx(model, args.output, size, in_channels=spec.in_channels,
                        opset=args.opset)
     info = spec.info
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, opset {args.opset}): "
@@ -52,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
           f"output '{OUTPUT_NAME}' (N, {spec.out_channels}, {size[0]}, {size[1]})")
     print(f"normalize inputs: (pixel / 255 - mean) / std, mean {list(info.mean)}, "
           f"std {list(info.std)}; classes: {', '.join(info.classes)}")
-    if loaded.source == "architecture":
+    if source == "architecture":
         print(f"note: {args.model!r} is an architecture name: the weights are random")
     if not args.check:
         return 0
     x = torch.randn(2, spec.in_channels, *size, generator=torch.Generator().manual_seed(0))
-    diff = onnx_parity(loaded.model, path, x)
+    diff = onnx_parity(model, path, x)
     ok = diff <= PARITY_TOLERANCE
     line = (f"parity: max |eager - onnxruntime| = {diff:.2e} on a random batch of 2 "
             f"({'ok' if ok else 'FAILED'}, tolerance {PARITY_TOLERANCE:g})")

@@ -34,6 +34,7 @@ from semseg.background import change_background
 from semseg.errors import ConfigError, ModelError
 from semseg.imageio import atomic_write, read_image, save_image
 from semseg.inference import Segmenter
+from semseg.loading import MODEL_SUFFIXES
 from semseg.result import SegmentationResult
 from semseg.visualize import overlay as tint
 
@@ -49,7 +50,7 @@ Frame = np.ndarray
 def _load(model_path: str | os.PathLike | None, default: str, device: str,
           runtime: str = "torch") -> Segmenter:
     """A semseg checkpoint path is used as is; any other path (PixelLib weights) maps to default."""
-    if model_path is not None and Path(model_path).suffix in (".pt", ".safetensors"):
+    if model_path is not None and Path(model_path).suffix.lower() in MODEL_SUFFIXES:
         return Segmenter.from_pretrained(model_path, device=device, runtime=runtime)
     if model_path is not None:
         warnings.warn(f"{model_path}: PixelLib weights are not used; semseg loads its pretrained "

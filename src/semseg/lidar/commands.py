@@ -48,20 +48,20 @@ def expand_scans(inputs: list[str]) -> list[Path]:
 
 def load_range_model(name_or_path: str, device: str = "cpu"):
     """(model, ModelSpec, RangeSpec) of a SemanticKITTI checkpoint; anything else raises."""
-    from semseg.checkpoint import load_model
+    from semseg import loading
     from semseg.data.semantickitti import INFO
     from semseg.lidar.train import RangeSpec
 
-    path = Path(name_or_path)
-    if not path.is_file():
-        raise ModelError(f"{name_or_path}: no such checkpoint; no pretrained LiDAR model ships "
-                         "(SemanticKITTI is 80 GB), train one with `semseg train --format "
-                         "semantickitti --arch salsanext`")
-    model, spec, _ = load_model(path)
+    hint = ("no pretrained LiDAR model ships (SemanticKITTI is 80 GB), train one with "
+            "`semseg train --format semantickitti --arch salsanext`")
+    try:
+        model, spec = loading.load(name_or_path, device=device)
+    except ModelError as exc:
+        raise ModelError(f"{exc}; {hint}") from None
     if spec.info.classes != INFO.classes or spec.in_channels != len(INFO.mean):
-        raise ModelError(f"{path}: a {spec.info.name} model with {spec.in_channels} input "
-                         "channels; scans need a SemanticKITTI range-image model (5 channels)")
-    return model.to(device), spec, RangeSpec.from_model_spec(spec)
+        raise ModelError(f"{name_or_path}: a {spec.info.name} model with {spec.in_channels} "
+                         f"input channels; scans need a SemanticKITTI range-image model; {hint}")
+    return model, spec, RangeSpec.from_model_spec(spec)
 
 
 def run_predict(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from semseg import __version__
 from semseg.errors import ConfigError, SemsegError
 from semseg.inference import Segmenter
+from semseg.loading import MODEL_SUFFIXES
 from semseg.serve.config import DEFAULT_QUEUE, Limits
 from semseg.serve.limits import ACCEPTED, RejectedUpload, decode, open_checked
 from semseg.serve.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
@@ -124,7 +125,7 @@ def load_models(names: Sequence[str], device: str = "cpu", runtime: str = "torch
     keys: dict[str, str] = {}
     for name in names:  # every name is checked before any model is loaded
         path = Path(name)
-        key = path.stem if path.suffix in (".pt", ".pth", ".safetensors") else name
+        key = path.stem if path.suffix.lower() in MODEL_SUFFIXES else name
         if key in keys:
             raise ConfigError(f"{name}: clients could not tell it from {keys[key]} (both are "
                               f"called {key!r}); rename one file")
