@@ -29,7 +29,7 @@ from semseg import distributed
 from semseg.checkpoint import ModelSpec, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from semseg.config import TrainConfig
 from semseg.data import get_format
-from semseg.data.transforms import eval_transform, train_transform
+from semseg.data.transforms import check_size, eval_transform, train_transform
 from semseg.errors import ConfigError, TrainingError
 from semseg.evaluate import evaluate
 from semseg.imageio import atomic_write
@@ -73,6 +73,8 @@ def build_datasets(cfg: TrainConfig):
         from semseg.points.data import PointDataset
 
         train = PointDataset(train, cfg.clicks, cfg.click_protocol, cfg.seed)
+    if cfg.eval_size is not None:
+        check_size(cfg.eval_size, "eval size")
     val = sources[cfg.val_split].dataset(eval_transform)  # native size; see _validate
     if cfg.limit_train:
         train = Subset(train, range(min(cfg.limit_train, len(train))))

@@ -56,7 +56,8 @@ class RGBColorJitter(A.ColorJitter):
         return out
 
 
-def _check_size(size: tuple[int, int], what: str) -> tuple[int, int]:
+def check_size(size: tuple[int, int], what: str) -> tuple[int, int]:
+    """``size`` as (height, width) ints; below 8x8 raises ``ConfigError`` naming ``what``."""
     h, w = (int(v) for v in size)
     if h < 8 or w < 8:
         raise ConfigError(f"{what} must be at least 8x8 (height, width), got {size}")
@@ -71,7 +72,7 @@ def train_transform(
     color_jitter: float = 0.3,
 ) -> PairTransform:
     """Random scale, crop (padding images with 0 and masks with ignore), flip, colour jitter."""
-    h, w = _check_size(crop_size, "crop size")
+    h, w = check_size(crop_size, "crop size")
     lo, hi = scale_range
     if not 0 < lo <= hi:
         raise ConfigError(f"scale range must satisfy 0 < min <= max, got {scale_range}")
