@@ -1,6 +1,8 @@
 """Running a trained model: padding, resizing, sliding windows, test-time augmentation.
 
-``infer_logits`` is the one place that turns a normalized batch into logits at the input size;
+``predict_logits`` is the one path from a uint8 batch to logits at the image size (normalize,
+then ``infer_logits``: resize or pad, window, TTA, back); training validation, ``semseg eval``
+(both through ``semseg.evaluate``), ``semseg predict``, ``Segmenter`` and the server use it.
 ``Segmenter`` pairs a model with its ``ModelSpec`` and turns images into ``SegmentationResult``.
 
 Example:
