@@ -67,3 +67,28 @@ def test_evaluate_matches_segmenter_masks(camvid_root: Path) -> None:
     valid = mask != seg.info.ignore_index
     np.add.at(pred_cm, (mask[valid], want[valid]), 1)
     np.testing.assert_array_equal(cm.matrix.cpu().numpy(), pred_cm)
+
+
+def test_eval_window_option(camvid_root: Path, tmp_path: Path, capsys) -> None:
+    """``semseg eval --window`` scores what ``Segmenter.predict(window=...)`` predicts."""
+    torch.set_num_threads(1)
+    seg = Segmenter.from_pretrained("default")
+    image, mask = camvid.dataset(camvid_root, "val").load(0)
+    want = seg.predict(image, window=(192, 256)).mask  # (H, W)
+    valid = mask != seg.info.ignore_index
+    expected = np.zeros((11, 11), dtype=np.int64)
+    np.add.at(expected, (mask[valid], want[valid]), 1)
+    out = tmp_path / "eval.json"
+    assert cli_main(["eval", "default", "--data", str(camvid_root), "--limit", "1", "--threads",
+                     "1", "--window", "192x256", "--overlap", "0.5", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["window"] == [192, 256] and report["overlap"] == 0.5
+    overlap_half = np.asarray(report["confusion_matrix"])
+    assert overlap_half.sum() == valid.sum()
+    assert cli_main(["eval", "default", "--data", str(camvid_root), "--limit", "1", "--threads",
+                     "1", "--window", "192x256", "--json", str(out)]) == 0
+    np.testing.assert_array_equal(json.loads(out.read_text())["confusion_matrix"], expected)
+    capsys.readouterr()
+    assert cli_main(["eval", "default", "--data", str(camvid_root), "--limit", "1",
+                     "--window", "4x4"]) == 2
+    assert "sliding window must be (height, width) >= 8 each" in capsys.readouterr().err
