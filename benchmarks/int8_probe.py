@@ -26,17 +26,16 @@ import numpy as np
 import torch
 
 from semseg.data import get_format
-from semseg.data.transforms import normalize_image
+from semseg.data.transforms import normalize, to_chw
 from semseg.export import INPUT_NAME, OUTPUT_NAME, onnx_session
-from semseg.inference import Segmenter, class_map
+from semseg.inference import Segmenter, fit_input
 from semseg.metrics import ConfusionMatrix, mean_iou
-from semseg.models.layers import resize_to
 
 
 def network_input(image: np.ndarray, seg: Segmenter) -> np.ndarray:
-    """(1, 3, h, w) float32 input at the model's input size, as ``Segmenter`` makes it."""
-    x = normalize_image(image, seg.info)[None]  # (1, 3, H, W)
-    return resize_to(x, seg.spec.input_size or x.shape[-2:]).numpy()
+    """(1, 3, h, w) float32 network input, made as ``Segmenter`` makes it (semseg.inference)."""
+    x = normalize(to_chw(image)[None], seg.info)  # (1, 3, H, W)
+    return fit_input(x, seg.spec.input_size, seg.stride)[0].numpy()
 
 
 class Calibration:
@@ -62,7 +61,8 @@ def score(session, seg: Segmenter, dataset) -> float:
     for i in range(len(dataset)):
         image, mask = dataset.load(i)
         (logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: network_input(image, seg)})
-        pred = class_map(torch.from_numpy(logits)[:, :c], mask.shape)  # (1, H, W)
+        _, back = fit_input(torch.empty(1, 3, *mask.shape), seg.spec.input_size, seg.stride)
+        pred = back(torch.from_numpy(logits)[:, :c]).max(1).indices  # (1, H, W)
         cm.update(pred, torch.from_numpy(mask.astype(np.int64))[None])
     return 100 * mean_iou(cm.matrix.cpu().numpy())
 

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from semseg.data.dataset import rgbd_image
 from semseg.data.synthetic_rgbd import INFO, camera, render_scene
-from semseg.data.transforms import eval_transform
+from semseg.data.transforms import eval_transform, normalize
+from semseg.inference import infer_logits
 from semseg.metrics import ConfusionMatrix
 from semseg.models import create_model
 
@@ -53,14 +54,14 @@ class Row:
 
 def make_set(n: int, seed: int, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """n scenes as normalized (n, 4, H, W) inputs (semseg's RGB-D pipeline) and (n, H, W) labels."""
-    rng, tf = np.random.default_rng(seed), eval_transform(INFO)
+    rng = np.random.default_rng(seed)
     xs, ys = [], []
     for _ in range(n):
         scene = render_scene(rng, *size)
-        x, y = tf(rgbd_image(scene.rgb, scene.depth), scene.labels)
+        x, y = eval_transform(rgbd_image(scene.rgb, scene.depth), scene.labels)
         xs.append(x)
         ys.append(y)
-    return torch.stack(xs), torch.stack(ys).long()
+    return normalize(torch.stack(xs), INFO), torch.stack(ys)  # as semseg.inference does
 
 
 def build(channels: int, kwargs: dict, size: tuple[int, int]) -> torch.nn.Module:
@@ -94,11 +95,10 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, 
 
 @torch.inference_mode()
 def score(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """mIoU etc. on held-out scenes (semseg.metrics)."""
-    model.eval()
+    """mIoU etc. on held-out scenes through semseg.inference (padding to the stride)."""
     cm = ConfusionMatrix(INFO.num_classes, INFO.ignore_index)
     for i in range(0, len(x), 8):
-        cm.update(model(x[i:i + 8]).argmax(1), y[i:i + 8])
+        cm.update(infer_logits(model, x[i:i + 8]).max(1).indices, y[i:i + 8])
     return cm.compute().to_dict(INFO.classes)
 
 

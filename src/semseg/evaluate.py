@@ -1,4 +1,11 @@
-"""Evaluation loop: predictions at full mask resolution into a streaming confusion matrix."""
+"""The evaluation loop of training validation and ``semseg eval``: predictions at full mask
+resolution into a streaming confusion matrix.
+
+Example:
+    >>> loader = DataLoader(camvid.dataset(root, "val", eval_transform), batch_size=1)
+    >>> cm, bf = evaluate(model, loader, spec.info, InferenceOptions(input_size=(360, 480)))
+    >>> cm.compute().miou
+"""
 
 from __future__ import annotations
 
@@ -8,45 +15,44 @@ import torch
 from torch import nn
 
 from semseg.boundary import BoundaryFScore
+from semseg.data.info import DatasetInfo
+from semseg.data.label_maps import map_logits
+from semseg.inference import InferenceOptions, class_map, predict_logits
 from semseg.metrics import ConfusionMatrix
-
-LogitsFn = Callable[[nn.Module, torch.Tensor, tuple[int, int]], torch.Tensor]
-
-
-def plain_logits(model: nn.Module, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Model logits resized (bilinear) to the mask size."""
-    logits = model(x)  # (N, K, h, w)
-    if logits.shape[-2:] != size:
-        logits = nn.functional.interpolate(logits, size=size, mode="bilinear",
-                                           align_corners=False)
-    return logits
 
 
 @torch.inference_mode()
 def evaluate(
     model: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    num_classes: int,
-    ignore_index: int = 255,
+    info: DatasetInfo,
+    options: InferenceOptions | None = None,
+    *,
     device: torch.device | str = "cpu",
-    logits_fn: LogitsFn = plain_logits,
+    label_map: DatasetInfo | None = None,
     boundary_tolerance: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[ConfusionMatrix, BoundaryFScore | None]:
-    """Run ``model`` over (image, mask) batches; returns the confusion matrix (and boundary F).
+    """Run ``model`` over (uint8 image (N, C, H, W), mask (N, H, W)) batches through
+    ``predict_logits``; returns the confusion matrix (and the boundary F-score).
 
-    Logits beyond ``num_classes`` (e.g. a model's extra "background/ignore" output) are never
-    predicted.
+    ``info`` is the model's (its mean/std normalize the images; its classes are scored).
+    ``label_map``: score in that label set instead, the model's class probabilities summed
+    into it (``semseg.data.label_maps.map_logits``). Logits beyond the scored classes (e.g. a
+    model's extra "background/ignore" output) are never predicted.
     """
-    model.eval()
-    cm = ConfusionMatrix(num_classes, ignore_index, device=device)
+    options = options or InferenceOptions()
+    scored = label_map or info
+    cm = ConfusionMatrix(scored.num_classes, scored.ignore_index, device=device)
     bf = None if boundary_tolerance is None else BoundaryFScore(
-        num_classes, tolerance=boundary_tolerance, ignore_index=ignore_index)
+        scored.num_classes, tolerance=boundary_tolerance, ignore_index=scored.ignore_index)
     for images, masks in batches:
         images, masks = images.to(device), masks.to(device)
-        logits = logits_fn(model, images, tuple(masks.shape[-2:]))  # (N, K, H, W)
+        logits = predict_logits(model, images, info, options)  # (N, K, H, W)
+        if label_map is not None:
+            logits = map_logits(logits, info.name, label_map.name)
         # max(1).indices == argmax(1), several times faster over NCHW channels on the CPU
-        pred = logits[:, :num_classes].max(1).indices  # (N, H, W)
+        pred = class_map(logits[:, :scored.num_classes], tuple(masks.shape[-2:]))  # (N, H, W)
         cm.update(pred, masks)
         if bf is not None:
             bf.update(pred, masks)

@@ -1,6 +1,8 @@
 """Running a trained model: padding, resizing, sliding windows, test-time augmentation.
 
-``infer_logits`` is the one place that turns a normalized batch into logits at the input size;
+``predict_logits`` is the one path from a uint8 batch to logits at the image size (normalize,
+then ``infer_logits``: resize or pad, window, TTA, back); training validation, ``semseg eval``
+(both through ``semseg.evaluate``), ``semseg predict``, ``Segmenter`` and the server use it.
 ``Segmenter`` pairs a model with its ``ModelSpec`` and turns images into ``SegmentationResult``.
 
 Example:
@@ -15,7 +17,8 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,7 +27,8 @@ from PIL import Image
 from torch import nn
 
 from semseg.checkpoint import ModelSpec
-from semseg.data.transforms import normalize_image
+from semseg.data.info import DatasetInfo
+from semseg.data.transforms import normalize, to_chw
 from semseg.errors import ConfigError
 from semseg.imageio import read_image
 from semseg.models.layers import resize_to
@@ -35,14 +39,26 @@ DEFAULT_TTA_SCALES = (0.75, 1.0, 1.25)
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
 
 
-def _pad_run(model: nn.Module, x: torch.Tensor, stride: int) -> torch.Tensor:
-    """Replicate-pad bottom/right to a multiple of ``stride``, run, crop the logits back."""
+def fit_input(
+    x: torch.Tensor, input_size: tuple[int, int] | None, stride: int
+) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """Resize ``x`` to ``input_size`` (or, without one, replicate-pad bottom/right to a
+    multiple of ``stride``); returns the network input and the function that maps an output
+    (N, K, h, w) back to ``x``'s size (bilinear resize, or crop)."""
     h, w = x.shape[-2:]
+    if input_size is not None:
+        return resize_to(x, input_size), lambda t: resize_to(t, (h, w))
     ph, pw = (-h) % stride, (-w) % stride
     if ph or pw:
         # Replicating the border gives the model plausible context, unlike a flat fill.
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")  # (N, C, H + ph, W + pw)
-    return model(x)[..., :h, :w]  # (N, K, H, W)
+    return x, lambda t: t[..., :h, :w]
+
+
+def _pad_run(model: nn.Module, x: torch.Tensor, stride: int) -> torch.Tensor:
+    """Replicate-pad bottom/right to a multiple of ``stride``, run, crop the logits back."""
+    xs, back = fit_input(x, None, stride)
+    return back(model(xs))  # (N, K, H, W)
 
 
 def _tile_starts(length: int, tile: int, step: int) -> list[int]:
@@ -97,10 +113,9 @@ def _run_once(
     """Logits at ``x``'s size from one view: window tiles, a fixed input size, or padding."""
     if window is not None:
         return _window_run(model, x, window, overlap, stride)
-    if input_size is not None:
-        logits = model(resize_to(x, input_size))  # (N, K, *input_size)
-        return resize_to(logits, x.shape[-2:]) if resize_back else logits
-    return _pad_run(model, x, stride)
+    xs, back = fit_input(x, input_size, stride)
+    logits = model(xs)  # (N, K, h, w)
+    return back(logits) if resize_back or input_size is None else logits
 
 
 def class_map(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -177,6 +192,38 @@ def infer_logits(
             return (total / len(views)).clamp_min(1e-12).log()  # (N, K, H, W)
     finally:
         model.train(was_training)
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How a network is run over an image (see ``infer_logits``); the same for training
+    validation, ``semseg eval``, ``semseg predict`` and ``Segmenter``."""
+
+    input_size: tuple[int, int] | None = None  # (H, W) network input; None: pad to ``stride``
+    stride: int = 32  # the largest output stride of the zoo; padding to it suits all models
+    scales: tuple[float, ...] = (1.0,)  # test-time scales (relative to the input size)
+    flip: bool = False  # also average the horizontal flip
+    window: tuple[int, int] | None = None  # sliding-window tile (H, W); overrides input_size
+    overlap: float = 1 / 3  # sliding-window overlap, a fraction of the tile
+
+
+def predict_logits(
+    model: nn.Module,
+    images: torch.Tensor,
+    info: DatasetInfo,
+    options: InferenceOptions | None = None,
+    resize_back: bool = True,
+) -> torch.Tensor:
+    """Logits (N, K, H, W) for a batch of (N, C, H, W) uint8 images (RGB-D: float 0..255).
+
+    The one preprocessing + inference path: normalize with ``info``'s mean/std, then
+    ``infer_logits`` (resize or pad, window, TTA, back to the image size unless
+    ``resize_back=False``).
+    """
+    o = options or InferenceOptions()
+    return infer_logits(model, normalize(images, info), input_size=o.input_size,
+                        stride=o.stride, scales=o.scales, flip=o.flip, window=o.window,
+                        overlap=o.overlap, resize_back=resize_back)
 
 
 def _as_rgb(image: ImageLike) -> np.ndarray:
@@ -287,19 +334,20 @@ class Segmenter:
                               f"'torch'; the {self.runtime} graph has dropout removed")
         arrays = [_as_rgb(im) for im in images]
         scales = tuple(scales) if scales else (DEFAULT_TTA_SCALES if tta else (1.0,))
+        options = InferenceOptions(self.spec.input_size, self.stride, scales, tta, window)
         results: list[SegmentationResult | None] = [None] * len(arrays)
         by_size: dict[tuple[int, int], list[int]] = {}
         for i, arr in enumerate(arrays):
             by_size.setdefault(arr.shape[:2], []).append(i)
         for idx in by_size.values():
             batch = [arrays[i] for i in idx]
-            for i, res in zip(idx, self._run(batch, scales, tta, window, mc_samples), strict=True):
+            for i, res in zip(idx, self._run(batch, options, mc_samples), strict=True):
                 results[i] = res
         return results  # type: ignore[return-value]
 
-    def _run(self, arrays: list[np.ndarray], scales: tuple[float, ...], flip: bool,
-             window: tuple[int, int] | None, mc_samples: int) -> list[SegmentationResult]:
-        x = torch.stack([normalize_image(a, self.info) for a in arrays]).to(self.device)
+    def _run(self, arrays: list[np.ndarray], options: InferenceOptions,
+             mc_samples: int) -> list[SegmentationResult]:
+        x = torch.stack([to_chw(a) for a in arrays]).to(self.device)  # (N, 3, H, W) uint8
         c = self.info.num_classes
         uncertainty: dict[str, list[np.ndarray]] = {}
         if mc_samples > 0:
@@ -310,9 +358,8 @@ class Segmenter:
             # The mask needs no softmax; the probabilities are computed (from the logits at the
             # network's input size) only when a caller reads them. Extra outputs
             # (spec.num_outputs) are dropped.
-            logits = infer_logits(self.net, x, input_size=self.spec.input_size,
-                                  stride=self.stride, scales=scales, flip=flip, window=window,
-                                  resize_back=False)[:, :c].float()  # (N, C, h, w)
+            logits = predict_logits(self.net, x, self.info, options,
+                                    resize_back=False)[:, :c].float()  # (N, C, h, w)
             size = tuple(x.shape[-2:])
             masks = class_map(logits, size).cpu().numpy()  # (N, H, W)
             probs = [functools.partial(_softmax_at, logits[i:i + 1], size)
@@ -326,24 +373,15 @@ class Segmenter:
         ]
 
     def _mc_probs(self, x: torch.Tensor, samples: int) -> tuple[torch.Tensor, dict]:
-        """Monte-Carlo dropout probabilities (N, C, H, W) and per-image uncertainty maps."""
+        """Monte-Carlo dropout probabilities (N, C, H, W) and per-image uncertainty maps of a
+        (N, C, H, W) uint8 batch."""
         from semseg.uncertainty import mc_dropout_predict  # optional module, imported on use
 
-        size = tuple(x.shape[-2:])
-        if self.spec.input_size is not None:
-            xs = resize_to(x, self.spec.input_size)
-        else:
-            ph, pw = (-size[0]) % self.stride, (-size[1]) % self.stride
-            xs = F.pad(x, (0, pw, 0, ph), mode="replicate")  # (N, C, H', W')
+        # the same normalization and resize-or-pad (and its undo) as predict_logits
+        xs, back = fit_input(normalize(x, self.info), self.spec.input_size, self.stride)
         with torch.inference_mode():
             mc = mc_dropout_predict(self.model, xs, samples)
         self.model.eval()
-
-        def back(t: torch.Tensor) -> torch.Tensor:  # undo the resize or the padding
-            if self.spec.input_size is not None:
-                return resize_to(t, size)
-            return t[..., : size[0], : size[1]]
-
         probs = back(mc.mean_probs.float())[:, : self.info.num_classes]  # (N, C, H, W)
         probs = probs / probs.sum(1, keepdim=True).clamp_min(1e-12)
         maps = {"entropy": mc.entropy, "variance": getattr(mc, "variance", None)}

@@ -29,10 +29,11 @@ from semseg import distributed
 from semseg.checkpoint import ModelSpec, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from semseg.config import TrainConfig
 from semseg.data import get_format
-from semseg.data.transforms import eval_transform, train_transform
+from semseg.data.transforms import check_size, eval_transform, train_transform
 from semseg.errors import ConfigError, TrainingError
 from semseg.evaluate import evaluate
 from semseg.imageio import atomic_write
+from semseg.inference import InferenceOptions
 from semseg.losses import build_loss, class_pixel_counts, enet_class_weights, parse_loss
 from semseg.train_log import TrainLog
 
@@ -72,7 +73,9 @@ def build_datasets(cfg: TrainConfig):
         from semseg.points.data import PointDataset
 
         train = PointDataset(train, cfg.clicks, cfg.click_protocol, cfg.seed)
-    val = sources[cfg.val_split].dataset(eval_transform(info, cfg.eval_size))
+    if cfg.eval_size is not None:
+        check_size(cfg.eval_size, "eval size")
+    val = sources[cfg.val_split].dataset(eval_transform)  # native size; see _validate
     if cfg.limit_train:
         train = Subset(train, range(min(cfg.limit_train, len(train))))
     if cfg.limit_val:
@@ -194,7 +197,9 @@ def _validate(model, val_ds, info, device, cfg,
               env: distributed.DistEnv = distributed.SINGLE) -> dict[str, Any]:
     loader = DataLoader(distributed.shard(val_ds, env), batch_size=1,
                         num_workers=min(cfg.workers, 2))
-    cm, _ = evaluate(model, loader, info.num_classes, info.ignore_index, device)
+    # the spec's input size is cfg.eval_size, so this is what `semseg eval` of the checkpoint does
+    cm, _ = evaluate(model, loader, info, InferenceOptions(input_size=cfg.eval_size),
+                     device=device)
     cm.reduce_()  # sums the ranks' matrices under torchrun; no-op in one process
     return cm.compute().to_dict(info.classes)
 

@@ -10,7 +10,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from semseg.data.info import DatasetInfo
-from semseg.data.transforms import eval_transform, normalize_image, train_transform
+from semseg.data.transforms import (
+    check_size,
+    eval_transform,
+    normalize,
+    normalize_image,
+    train_transform,
+)
 from semseg.errors import ConfigError
 
 INFO = DatasetInfo(name="toy", classes=tuple("abcdefgh"), palette=((0, 0, 0),) * 8,
@@ -66,15 +72,12 @@ def test_normalization_matches_mean_std_by_hand() -> None:
     image[...] = (10, 100, 200)
     mask = np.zeros((16, 20), np.uint8)
     expected = (np.array([10, 100, 200]) / 255.0 - MEAN) / STD  # (3,)
-    for tf in (eval_transform(INFO),
-               train_transform(INFO, crop_size=(16, 20), scale_range=(1.0, 1.0), color_jitter=0)):
-        x, _ = tf(image, mask)
-        assert x.shape == (3, 16, 20)
+    train = train_transform(INFO, crop_size=(16, 20), scale_range=(1.0, 1.0), color_jitter=0)
+    raw, _ = eval_transform(image, mask)  # (3, 16, 20) uint8: normalized at inference
+    for x in (train(image, mask)[0], normalize_image(image, INFO), normalize(raw[None], INFO)[0]):
+        assert x.shape == (3, 16, 20) and x.dtype == torch.float32
         for c in range(3):
             np.testing.assert_allclose(x[c].numpy(), expected[c], rtol=0, atol=1e-5)
-    by_hand = normalize_image(image, INFO)
-    assert by_hand.shape == (3, 16, 20)
-    np.testing.assert_allclose(by_hand[:, 0, 0].numpy(), expected, rtol=0, atol=1e-5)
 
 
 def test_flip_moves_image_and_mask_together() -> None:
@@ -94,15 +97,12 @@ def test_flip_moves_image_and_mask_together() -> None:
     assert 0 < flips < 12
 
 
-def test_eval_leaves_mask_untouched() -> None:
+def test_eval_leaves_image_and_mask_untouched() -> None:
     image, mask = sample()
-    x, y = eval_transform(INFO, size=(16, 24))(image, mask)
-    assert x.shape == (3, 16, 24)
-    assert y.dtype == torch.int64
+    x, y = eval_transform(image, mask)
+    assert x.dtype == torch.uint8 and y.dtype == torch.int64
+    np.testing.assert_array_equal(x.permute(1, 2, 0).numpy(), image)  # (C, H, W), same pixels
     np.testing.assert_array_equal(y.numpy(), mask)  # full resolution, same values
-    x, y = eval_transform(INFO)(image, mask)
-    assert x.shape == (3, 40, 60)
-    np.testing.assert_array_equal(y.numpy(), mask)
 
 
 def test_same_global_seed_gives_same_output() -> None:
@@ -154,4 +154,4 @@ def test_bad_options(kw: dict, message: str) -> None:
         train_transform(INFO, **kw)
     assert str(exc.value) == message
     with pytest.raises(ConfigError, match="eval size must be at least 8x8"):
-        eval_transform(INFO, size=(4, 4))
+        check_size((4, 4), "eval size")

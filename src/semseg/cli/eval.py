@@ -18,14 +18,21 @@ def _scales(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def _hw(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 512x512, got {text!r}") from None
+    return h, w
+
+
 def _input_size(text: str) -> tuple[int, int] | str:
     if text == "native":
         return text
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
+        return _hw(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected HxW or 'native', got {text!r}") from None
-    return h, w
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="multi-scale TTA, e.g. 0.75,1,1.25")
     p.add_argument("--input-size", type=_input_size, default=None,
                    help="network input HxW overriding the model's own (or 'native': none)")
+    p.add_argument("--window", type=_hw, metavar="HxW",
+                   help="sliding-window tile size, e.g. 512x512 (overrides the input size)")
+    p.add_argument("--overlap", type=float, default=1 / 3,
+                   help="sliding-window overlap, a fraction of the tile (default 1/3)")
     p.add_argument("--boundary-tolerance", type=int, default=2,
                    help="boundary F-score tolerance in pixels (default 2; -1 disables)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
@@ -74,7 +85,7 @@ def _dataset(args: argparse.Namespace, info):
         have = ", ".join(sources)
         raise DatasetLayoutError(f"{args.data}: split {args.split!r} not found; have {have}")
     source = sources[args.split]
-    transform = eval_transform(info)
+    transform = eval_transform  # uint8 image, native mask; evaluate() preprocesses
     if args.map_predictions:
         _check_prediction_map(info, source.info)
     elif args.label_map:
@@ -174,12 +185,11 @@ def run(args: argparse.Namespace) -> int:
         from semseg.lidar.commands import run_eval
 
         return run_eval(args)
-    from functools import partial
-
     from rich.progress import Progress
     from torch.utils.data import DataLoader
 
     from semseg.evaluate import evaluate
+    from semseg.inference import InferenceOptions
     from semseg.threads import set_threads
 
     set_threads(args.threads)
@@ -197,24 +207,24 @@ def run(args: argparse.Namespace) -> int:
     ds, data_info = _dataset(args, spec.info)
     input_size = spec.input_size if args.input_size is None else (
         None if args.input_size == "native" else args.input_size)
-    logits_fn = partial(_logits, input_size=input_size, scales=args.scales, flip=args.tta)
-    info = spec.info
-    if args.map_predictions:  # score in the dataset's classes
-        logits_fn = partial(_mapped_logits, inner=logits_fn, from_name=spec.info.name,
-                            to_name=data_info.name)
-        info = data_info
+    options = InferenceOptions(input_size=input_size, scales=args.scales, flip=args.tta,
+                               window=args.window, overlap=args.overlap)
+    info = data_info if args.map_predictions else spec.info  # scored in the dataset's classes
     tol = None if args.boundary_tolerance < 0 else args.boundary_tolerance
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"eval {args.split}", total=len(ds))
-        cm, bf = evaluate(model, DataLoader(ds, batch_size=1), info.num_classes,
-                          info.ignore_index, args.device, logits_fn, tol,
-                          lambda n: bar.advance(task, n))
+        cm, bf = evaluate(model, DataLoader(ds, batch_size=1), spec.info, options,
+                          device=args.device,
+                          label_map=data_info if args.map_predictions else None,
+                          boundary_tolerance=tol, progress=lambda n: bar.advance(task, n))
     head = {"model": args.model, "data": str(args.data), "split": args.split,
             "images": len(ds), "tta_flip": args.tta, "scales": list(args.scales),
             "input_size": list(input_size) if input_size else None,
             "label_map": args.label_map,
             "predictions_mapped": f"{spec.info.name}->{info.name}" if args.map_predictions
             else None}
+    if args.window:  # only then, so reports without a window keep their fields
+        head.update(window=list(args.window), overlap=args.overlap)
     write_report(head, cm, bf, info.classes, tol, args.json_path, args.confusion_png)
     return 0
 
@@ -238,15 +248,3 @@ def write_report(head: dict, cm, bf, classes, tol: int | None, json_path: str | 
     if confusion_png:
         save_confusion_png(cm.matrix.cpu().numpy(), classes, confusion_png)
     return report
-
-
-def _logits(model, x, size, *, input_size, scales, flip):
-    from semseg.inference import infer_logits
-
-    return infer_logits(model, x, input_size=input_size, scales=scales, flip=flip)
-
-
-def _mapped_logits(model, x, size, *, inner, from_name, to_name):
-    from semseg.data.label_maps import map_logits
-
-    return map_logits(inner(model, x, size), from_name, to_name)

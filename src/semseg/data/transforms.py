@@ -56,7 +56,8 @@ class RGBColorJitter(A.ColorJitter):
         return out
 
 
-def _check_size(size: tuple[int, int], what: str) -> tuple[int, int]:
+def check_size(size: tuple[int, int], what: str) -> tuple[int, int]:
+    """``size`` as (height, width) ints; below 8x8 raises ``ConfigError`` naming ``what``."""
     h, w = (int(v) for v in size)
     if h < 8 or w < 8:
         raise ConfigError(f"{what} must be at least 8x8 (height, width), got {size}")
@@ -71,7 +72,7 @@ def train_transform(
     color_jitter: float = 0.3,
 ) -> PairTransform:
     """Random scale, crop (padding images with 0 and masks with ignore), flip, colour jitter."""
-    h, w = _check_size(crop_size, "crop size")
+    h, w = check_size(crop_size, "crop size")
     lo, hi = scale_range
     if not 0 < lo <= hi:
         raise ConfigError(f"scale range must satisfy 0 < min <= max, got {scale_range}")
@@ -92,37 +93,30 @@ def train_transform(
     return PairTransform(A.Compose(steps))
 
 
-def eval_transform(info: DatasetInfo, size: tuple[int, int] | None = None) -> PairTransform:
-    """Deterministic: optional resize of the image (mask kept at full resolution), normalize.
+def eval_transform(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluation pair: the image as a (C, H, W) tensor of its own dtype (uint8 RGB; float32
+    RGB-D), the (H, W) long mask, both at native size.
 
-    Evaluation scores the prediction at the mask's original resolution, so only the image is
-    resized here; the evaluator resizes logits back to the mask size.
+    Normalization, resizing or padding and the resize back happen in ``semseg.inference``
+    (``predict_logits``), the same code for training validation, ``semseg eval`` and
+    ``Segmenter``; scores are computed at the mask's resolution.
     """
-    steps: list[A.BasicTransform] = []
-    if size is not None:
-        h, w = _check_size(size, "eval size")
-        steps.append(A.Resize(height=h, width=w, interpolation=cv2.INTER_LINEAR))
-    steps.append(A.Normalize(mean=info.mean, std=info.std, max_pixel_value=255.0))
-    pipeline = A.Compose(steps)
-    return PairTransform(_ImageOnly(pipeline))
+    return to_chw(image), torch.from_numpy(np.ascontiguousarray(mask)).long()
 
 
-class _ImageOnly:
-    """Run a pipeline on the image alone, passing the mask through untouched."""
+def normalize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
+    """(N, C, H, W) uint8 images (RGB-D: float32 on the 0..255 scale) -> float32 normalized with
+    the dataset's mean/std: the one normalization of every inference and evaluation path."""
+    mean = torch.tensor(info.mean, device=images.device).view(1, -1, 1, 1) * 255.0
+    std = torch.tensor(info.std, device=images.device).view(1, -1, 1, 1) * 255.0
+    return (images.float() - mean) / std  # (N, C, H, W)
 
-    def __init__(self, pipeline: A.Compose) -> None:
-        self.pipeline = pipeline
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-        return {"image": self.pipeline(image=image)["image"], "mask": mask}
-
-    def __repr__(self) -> str:
-        return f"image-only {self.pipeline!r}"
+def to_chw(image: np.ndarray) -> torch.Tensor:
+    """(H, W, C) array -> (C, H, W) tensor of the same dtype (no copy when contiguous)."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
 
 
 def normalize_image(image: np.ndarray, info: DatasetInfo) -> torch.Tensor:
     """(H, W, C) uint8 -> normalized (C, H, W) float tensor with the dataset's mean/std."""
-    mean = torch.tensor(info.mean).view(-1, 1, 1) * 255.0
-    std = torch.tensor(info.std).view(-1, 1, 1) * 255.0
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()  # (C, H, W)
-    return (x - mean) / std
+    return normalize(to_chw(image)[None], info)[0]
