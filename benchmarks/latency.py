@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from semseg.benchmark import BenchReport, benchmark, environment, latency_stats, load_any
-from semseg.cli.bench import RUNTIME_CHOICES, parse_size
+from semseg.cli.args import parse_size
+from semseg.cli.bench import RUNTIME_CHOICES
 
 STREET = Path(__file__).resolve().parents[1] / "src" / "semseg" / "assets" / "street.jpg"
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from semseg.cli.args import add_device_argument, parse_device, parse_size
 from semseg.threads import add_threads_argument
 
 
@@ -16,16 +17,6 @@ def _scales(text: str) -> tuple[float, ...]:
     except ValueError:
         msg = f"expected comma-separated numbers, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
-
-
-def _input_size(text: str) -> tuple[int, int] | str:
-    if text == "native":
-        return text
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW or 'native', got {text!r}") from None
-    return h, w
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", action="store_true", help="average with the horizontal flip")
     p.add_argument("--scales", type=_scales, default=(1.0,),
                    help="multi-scale TTA, e.g. 0.75,1,1.25")
-    p.add_argument("--input-size", type=_input_size, default=None,
+    p.add_argument("--input-size", metavar="HxW", default=None,
                    help="network input HxW overriding the model's own (or 'native': none)")
     p.add_argument("--boundary-tolerance", type=int, default=2,
                    help="boundary F-score tolerance in pixels (default 2; -1 disables)")
@@ -51,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="score in the dataset's label set: the model's class probabilities are "
                         "summed into it with semseg.data.label_maps (e.g. a Cityscapes model "
                         "on CamVid)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    add_device_argument(p)
     add_threads_argument(p)
     p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
                    help="run the network in eager PyTorch or as its cached ONNX export under "
@@ -177,6 +168,7 @@ def _print_table(scores, boundary, classes) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and report."""
+    args.device = parse_device(args.device)  # 'auto' resolved; CUDA checked before any work
     if args.format == "semantickitti":  # LiDAR scans: point-wise IoU (semseg.lidar)
         from semseg.lidar.commands import run_eval
 
@@ -201,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         model = OnnxModel(model, spec, device=args.device)
     ds, data_info = _dataset(args, spec.info)
     input_size = spec.input_size if args.input_size is None else (
-        None if args.input_size == "native" else args.input_size)
+        None if args.input_size == "native" else parse_size(args.input_size, "--input-size"))
     logits_fn = partial(_logits, input_size=input_size, scales=args.scales, flip=args.tta)
     info = spec.info
     if args.map_predictions:  # score in the dataset's classes
