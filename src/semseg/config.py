@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from semseg.device import check_device_name
+from semseg.device import DEVICE_NAMES, check_device_name
 from semseg.errors import ConfigError
 
 
@@ -76,7 +76,7 @@ class TrainConfig:
                      "(see semseg.losses.build_loss)")
     focal_gamma: float = _opt(2.0, "focusing exponent of the focal term (0: cross-entropy)")
     # runtime
-    device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
+    device: str = _opt("auto", f"where the network runs: {DEVICE_NAMES}")
     amp: bool = _opt(True, "mixed precision, CUDA only")
     channels_last: bool = _opt(True, "channels-last memory format, CUDA only")
     workers: int = _opt(2, "data-loading worker processes")

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from semseg.threads import set_threads
     from semseg.visualize import class_ids
 
-    color = parse_color(args.color)
+    color, device = parse_color(args.color), parse_device(args.device)
     if args.mode == "image" and not args.image:
         raise ConfigError("--mode image needs --image FILE")
     if args.blur < 3 or args.blur % 2 == 0:
@@ -79,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
     images = [read_image(p) for p in inputs]  # every input decodes before anything is written
     background = read_image(args.image) if args.mode == "image" else None
     set_threads(args.threads)
-    segmenter = Segmenter.from_pretrained(args.model, device=parse_device(args.device),
-                                          runtime=args.runtime)
+    segmenter = Segmenter.from_pretrained(args.model, device=device, runtime=args.runtime)
     class_ids(classes, segmenter.info.classes)  # unknown names fail before any write
     for image, dest in zip(images, dests, strict=True):
         result = segmenter.predict(image)
