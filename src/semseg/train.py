@@ -257,14 +257,16 @@ def _setup(cfg: TrainConfig, resume: bool) -> RunState:
     if steps < 1:
         raise ConfigError(f"{len(train_ds)} training images < batch size {cfg.batch_size}")
     optimizer = build_optimizer(cfg, model)
-    run = RunState(cfg, device, info, spec, model, train_ds, val_ds, criterion, optimizer,
-                   build_scheduler(cfg, optimizer, steps),
-                   torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and cfg.amp))
+    scheduler = build_scheduler(cfg, optimizer, steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and cfg.amp)
+    run = RunState(cfg=cfg, device=device, info=info, spec=spec, model=model, train_ds=train_ds,
+                   val_ds=val_ds, criterion=criterion, optimizer=optimizer, scheduler=scheduler,
+                   scaler=scaler)
     if state is not None:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
-        run.scheduler.load_state_dict(state["scheduler"])
-        run.scaler.load_state_dict(state["scaler"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         run.start_epoch, run.best = state["epoch"] + 1, state.get("best_miou", -1.0)
     return run
