@@ -16,7 +16,7 @@ from typing import Any
 
 from semseg.cli.args import parse_device
 from semseg.config import TrainConfig
-from semseg.threads import set_threads
+from semseg.threads import add_threads_argument, set_threads
 
 ALIASES = {  # older or shorter spellings that README, docs and scripts use
     "out_dir": ("-o",),
@@ -60,7 +60,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         aliases = ALIASES.get(f.name, ())
         flags = (*[a for a in aliases if not a.startswith("--")], "--" + f.name.replace("_", "-"),
                  *[a for a in aliases if a.startswith("--")])
-        if hints[f.name] is bool:
+        if f.name == "threads":  # the option every computing command shares
+            add_threads_argument(group)
+        elif hints[f.name] is bool:
             group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction,
                                help=text)
         else:
