@@ -66,12 +66,15 @@ def test_flags_reach_the_config_and_win_over_the_file(tmp_path: Path, trained) -
     (["--hflip"], "hflip: maybe\n", "c.yaml: hflip: 'maybe' is not a valid bool"),
     (["--arch-kwargs", "[1]"], "", "option --arch-kwargs: '[1]' is not a valid dict"),
     (["--device", "tpu"], "", "device 'tpu': expected auto, cpu, cuda or cuda:N"),
+    (["--arch-kwargs", '{"foo": 1}', "--nproc", "2"], "",  # before torchrun starts
+     "model 'litefpn' has no parameter(s) foo; accepted: decoder_channels"),
 ])
-def test_bad_values_are_one_line_naming_the_field(tmp_path: Path, capsys, trained, args, text,
-                                                  needle) -> None:
+def test_bad_values_are_one_line_naming_the_field(tmp_path: Path, capsys, monkeypatch, trained,
+                                                  args, text, needle) -> None:
+    monkeypatch.chdir(tmp_path)
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text(text or "{}\n")
     assert main(["train", "--config", str(cfg_file), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("semseg train: error:") and needle in err
-    assert not trained
+    assert not trained and not (tmp_path / "runs").exists()

@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     cfg = make_config(args.config, **overrides)
     parse_device(cfg.device)  # CUDA asked for on a machine without it: fail before any work
+    from semseg.models.registry import check_model_kwargs
+
+    check_model_kwargs(cfg.arch, cfg.arch_kwargs)  # also before torchrun or a LiDAR run starts
     set_threads(cfg.threads)  # None: default_threads(), so a shared machine is not oversubscribed
     if cfg.format == "semantickitti":  # LiDAR scans: range images, SalsaNext's loss
         from semseg.lidar.commands import run_train
