@@ -40,7 +40,8 @@ from semseg.benchmark import (
     environment,
     latency_stats,
 )
-from semseg.cli.bench import RUNTIME_CHOICES, parse_size
+from semseg.cli.args import parse_size
+from semseg.cli.bench import RUNTIME_CHOICES
 
 STREET = Path(__file__).resolve().parents[1] / "src" / "semseg" / "assets" / "street.jpg"
 

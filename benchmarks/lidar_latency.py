@@ -20,6 +20,7 @@ import torch
 
 from semseg.benchmark import LoadedModel, benchmark
 from semseg.checkpoint import ModelSpec
+from semseg.cli.args import parse_size
 from semseg.data.semantickitti import INFO
 
 
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     args = parser.parse_args()
-    h, w = (int(v) for v in args.size.split("x"))
+    h, w = parse_size(args.size)
     torch.manual_seed(0)
     spec = ModelSpec(arch="salsanext", info=INFO, in_channels=len(INFO.mean), input_size=(h, w))
     loaded = LoadedModel(spec.build().eval(), spec, "architecture", "salsanext")

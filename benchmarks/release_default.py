@@ -170,10 +170,11 @@ def main() -> None:
     from dataclasses import replace
 
     from semseg.checkpoint import load_model, save_release
+    from semseg.cli.args import parse_size
 
     model, spec, meta = load_model(args.run / "best.pt")
     if args.input_size:
-        spec = replace(spec, input_size=tuple(int(v) for v in args.input_size.split("x")))
+        spec = replace(spec, input_size=parse_size(args.input_size, "--input-size"))
     save_release(WEIGHTS, model, spec, metrics=meta.get("metrics"))
     with tempfile.TemporaryDirectory() as tmp:
         ev_path = Path(tmp) / "eval.json"

@@ -35,6 +35,7 @@ import torch
 
 from semseg.benchmark import LoadedModel, benchmark, load_average
 from semseg.cli import main as semseg_main
+from semseg.cli.args import parse_size
 from semseg.config import make_config
 from semseg.errors import SemsegError
 from semseg.models import list_models
@@ -161,18 +162,13 @@ def publish(folders: list[Path], runs: Path, target: Path) -> list[Path]:
     return copies
 
 
-def _size(text: str) -> tuple[int, int]:
-    h, w = text.lower().split("x")
-    return int(h), int(w)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options; the defaults are the documented recipe and budget."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", type=Path, help="folder for the run folders and report/")
     p.add_argument("--data", default="../shared/data/camvid", help="CamVid root")
     p.add_argument("--models", nargs="*", default=["*"], help="name patterns (default: all)")
-    p.add_argument("--size", type=_size, default=(120, 160), help="crop and eval size HxW")
+    p.add_argument("--size", type=parse_size, default=(120, 160), help="crop and eval size HxW")
     p.add_argument("--budget-minutes", type=float, default=3.0,
                    help="training time per model on this machine (ignored with --epochs)")
     p.add_argument("--epochs", type=int, help="fixed epochs per model instead of a time budget")

@@ -182,3 +182,12 @@ def test_killing_a_rank_ends_the_job_with_an_error(small_camvid: Path, tmp_path:
     assert last.startswith("semseg train: error: 2-process training in") and "failed" in last
     assert "Signal 9 (SIGKILL)" in stderr  # torchrun names the rank that died
     assert load_checkpoint(out / "last.pt")["epoch"] >= 1  # the last checkpoint is intact
+
+
+def test_one_named_gpu_is_refused_under_torchrun(monkeypatch) -> None:
+    from semseg import distributed
+    from semseg.errors import ConfigError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="device 'cuda:1' under torchrun: each process uses"):
+        distributed.init("cuda:1", 4, 10.0)

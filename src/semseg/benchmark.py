@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from semseg.checkpoint import ModelSpec
+from semseg.device import resolve_device
 from semseg.errors import ConfigError
 from semseg.memory import RssPeak, forward_peak_bytes, state_bytes
 
@@ -230,7 +231,7 @@ def environment(device: str) -> dict[str, Any]:
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__,
             "onnxruntime": ort_version,
-            "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
+            "gpu": torch.cuda.get_device_name(device) if device != "cpu" else None,
             # OpenMP's spin-waiting makes multi-threaded eager torch far slower on a busy host
             "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}}
 
@@ -242,7 +243,7 @@ def check_options(size: tuple[int, int], batch: int, threads: int, device: str,
         "size": (len(size) == 2 and min(size) >= 1, "(H, W) >= 1"),
         "batch": (batch >= 1, ">= 1"),
         "threads": (threads >= 1, ">= 1"),
-        "device": (device in ("cpu", "cuda"), "cpu or cuda"),
+        "device": (device == "cpu" or device.startswith("cuda"), "cpu, cuda or cuda:N"),
         "runtimes": (bool(runtimes) and set(runtimes) <= set(RUNTIMES), " and ".join(RUNTIMES)),
         "warmup": (warmup >= 0, ">= 0"),
         "iters": (iters >= 0, ">= 0 (0 skips latency and memory)"),
@@ -250,9 +251,7 @@ def check_options(size: tuple[int, int], batch: int, threads: int, device: str,
     for name, (ok, expected) in checks.items():
         if not ok:
             raise ConfigError(f"bad benchmark {name} {locals()[name]!r}; expected {expected}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device cuda requested but CUDA is not available (torch "
-                          f"{torch.__version__})")
+    resolve_device(device)  # CUDA asked for without CUDA, or cuda:N past the last GPU
 
 
 def benchmark(

@@ -66,6 +66,9 @@ def init(device: str, batch_size: int, timeout_s: float) -> DistEnv:
     if batch_size % env.world_size:
         raise ConfigError(f"batch_size {batch_size} (the global batch) is not divisible by the "
                           f"{env.world_size} processes; use a multiple of {env.world_size}")
+    if device.startswith("cuda:"):
+        raise ConfigError(f"device {device!r} under torchrun: each process uses the GPU of its "
+                          "local rank; use cuda or auto")
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if cuda:
         torch.cuda.set_device(env.local_rank)

@@ -92,7 +92,8 @@ def onnx_session(path: str | os.PathLike[str], threads: int | None = None,
     """An ONNX Runtime session with ``threads`` intra-op threads (default: torch's count) on the
     CPU or CUDA provider."""
     ort = require_onnxruntime()
-    provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+    cuda = torch.device(device) if device.startswith("cuda") else None
+    provider = "CPUExecutionProvider" if cuda is None else "CUDAExecutionProvider"
     if provider not in ort.get_available_providers():
         raise ConfigError(f"onnxruntime {ort.__version__} has no {provider} here; available: "
                           f"{', '.join(ort.get_available_providers())}")
@@ -102,7 +103,8 @@ def onnx_session(path: str | os.PathLike[str], threads: int | None = None,
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: graph-cleanup warnings are not the user's
-    return ort.InferenceSession(str(path), options, providers=[provider])
+    providers = [provider] if cuda is None else [(provider, {"device_id": cuda.index or 0})]
+    return ort.InferenceSession(str(path), options, providers=providers)
 
 
 def onnx_parity(model: nn.Module, path: str | os.PathLike[str], x: torch.Tensor) -> float:

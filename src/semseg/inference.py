@@ -29,6 +29,7 @@ from torch import nn
 from semseg.checkpoint import ModelSpec
 from semseg.data.info import DatasetInfo
 from semseg.data.transforms import normalize, to_chw
+from semseg.device import resolve_device
 from semseg.errors import ConfigError
 from semseg.imageio import read_image
 from semseg.models.layers import resize_to
@@ -243,10 +244,7 @@ def _as_rgb(image: ImageLike) -> np.ndarray:
 
 
 def _device(device: str | torch.device) -> torch.device:
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {str(device)!r}: no CUDA device is available (use --device cpu)")
-    return dev
+    return resolve_device(str(device))  # auto | cpu | cuda | cuda:N, checked (semseg.device)
 
 
 def _softmax_at(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:

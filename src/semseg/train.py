@@ -17,19 +17,21 @@ import math
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from semseg import distributed
 from semseg.checkpoint import ModelSpec, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from semseg.config import TrainConfig
-from semseg.data import get_format
+from semseg.data import DatasetInfo, get_format
 from semseg.data.transforms import check_size, eval_transform, train_transform
+from semseg.device import resolve_device
 from semseg.errors import ConfigError, TrainingError
 from semseg.evaluate import evaluate
 from semseg.imageio import atomic_write
@@ -43,15 +45,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
-    return torch.device(name)
 
 
 def build_datasets(cfg: TrainConfig):
@@ -204,7 +197,36 @@ def _validate(model, val_ds, info, device, cfg,
     return cm.compute().to_dict(info.classes)
 
 
-def _setup(cfg: TrainConfig, resume: bool):
+@dataclass
+class RunState:
+    """Everything a run trains with, built by ``_setup`` (restored from last.pt on resume).
+
+    ``cfg`` is the run's config: on resume, the one saved in last.pt (with the new ``epochs``
+    and ``out_dir``). ``model`` is the bare model, before any DDP wrapping.
+    """
+
+    cfg: TrainConfig
+    device: torch.device
+    info: DatasetInfo
+    spec: ModelSpec
+    model: nn.Module
+    train_ds: Dataset
+    val_ds: Dataset
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    start_epoch: int = 1  # the first epoch still to train
+    best: float = -1.0  # best validation mIoU so far
+
+    def resume_state(self) -> dict[str, Any]:
+        """The states last.pt holds beside the model so that a resumed run continues exactly."""
+        return {"best_miou": self.best, "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "rng": rng_state()}
+
+
+def _setup(cfg: TrainConfig, resume: bool) -> RunState:
     """Build everything; restore the state of ``last.pt`` when resuming."""
     out = Path(cfg.out_dir)
     state = load_checkpoint(out / "last.pt") if resume and (out / "last.pt").is_file() else None
@@ -242,16 +264,17 @@ def _setup(cfg: TrainConfig, resume: bool):
     optimizer = build_optimizer(cfg, model)
     scheduler = build_scheduler(cfg, optimizer, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and cfg.amp)
-    start_epoch, best = 1, -1.0
+    run = RunState(cfg=cfg, device=device, info=info, spec=spec, model=model, train_ds=train_ds,
+                   val_ds=val_ds, criterion=criterion, optimizer=optimizer, scheduler=scheduler,
+                   scaler=scaler)
     if state is not None:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        start_epoch, best = state["epoch"] + 1, state.get("best_miou", -1.0)
-    return cfg, device, train_ds, val_ds, info, spec, model, criterion, optimizer, scheduler, \
-        scaler, start_epoch, best
+        run.start_epoch, run.best = state["epoch"] + 1, state.get("best_miou", -1.0)
+    return run
 
 
 @contextlib.contextmanager
@@ -263,21 +286,21 @@ def _quiet():
 def train_calibration_step_s(cfg: TrainConfig, steps: int = 2) -> float:
     """Seconds per optimizer step of ``cfg`` on real batches (loading included), after one
     untimed step; used to turn a time budget into a fixed number of steps."""
-    (cfg, device, train_ds, _, _, _, model, criterion, optimizer, _, _, _,
-     _) = _setup(cfg, resume=False)
+    run = _setup(cfg, resume=False)
+    cfg, device, model, optimizer = run.cfg, run.device, run.model, run.optimizer
     model.train()
 
     def batches():  # as many as asked for, even from a small training set
         epoch = 0
         while True:
-            yield from epoch_loader(cfg, train_ds, epoch)
+            yield from epoch_loader(cfg, run.train_ds, epoch)
             epoch += 1
 
     start = 0.0
     for step, (x, y) in zip(range(steps + 1), batches(), strict=False):
         if step == 1:
             start = time.perf_counter()
-        loss = compute_loss(model, criterion, x.to(device), y.to(device))
+        loss = compute_loss(model, run.criterion, x.to(device), y.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -293,11 +316,10 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     and only rank 0 writes files.
     """
     env = distributed.init(cfg.device, cfg.batch_size, cfg.dist_timeout_s)
-    (cfg, device, train_ds, val_ds, info, spec, model, criterion, optimizer, scheduler, scaler,
-     start_epoch, best) = _setup(cfg, resume)
-    model, train_model = distributed.wrap(model, device, env, cfg.sync_bn)
-    criterion = distributed.global_mean_loss(criterion, env)
-    out = Path(cfg.out_dir)
+    run = _setup(cfg, resume)
+    cfg, device, out = run.cfg, run.device, Path(run.cfg.out_dir)
+    model, train_model = distributed.wrap(run.model, device, env, cfg.sync_bn)
+    criterion = distributed.global_mean_loss(run.criterion, env)
     main_rank = env.is_main
     if main_rank:
         out.mkdir(parents=True, exist_ok=True)
@@ -305,33 +327,31 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         atomic_write(out / "config.json",
                      lambda tmp: tmp.write_text(json.dumps(cfg.to_dict(), indent=2)))
     metrics: dict[str, Any] = {}
-    for epoch in range(start_epoch, cfg.epochs + 1):
+    for epoch in range(run.start_epoch, cfg.epochs + 1):
         started = time.perf_counter()
         seed_everything(cfg.seed * 100_003 + epoch)
-        loader = epoch_loader(cfg, train_ds, epoch) if not env.enabled else \
-            distributed.epoch_loader(train_ds, cfg.batch_size, cfg.seed * 100_003, epoch, env,
+        loader = epoch_loader(cfg, run.train_ds, epoch) if not env.enabled else \
+            distributed.epoch_loader(run.train_ds, cfg.batch_size, cfg.seed * 100_003, epoch, env,
                                      cfg.workers, _worker_init)
         with log.epoch(epoch) if main_rank else _quiet() as report:
-            stats = train_one_epoch(train_model, loader, criterion, optimizer, scheduler, scaler,
-                                    device, cfg, report, epoch=epoch)
+            stats = train_one_epoch(train_model, loader, criterion, run.optimizer, run.scheduler,
+                                    run.scaler, device, cfg, report, epoch=epoch)
         stats["loss"] = distributed.mean(stats["loss"], env, device)
         stats["images_per_s"] = distributed.sum_(stats["images_per_s"], env, device)
         record = {"epoch": epoch, **stats}
         if epoch % cfg.val_every == 0 or epoch == cfg.epochs:
-            metrics = _validate(model, val_ds, info, device, cfg, env)
+            metrics = _validate(model, run.val_ds, run.info, device, cfg, env)
             record.update(miou=metrics["miou"], pixel_acc=metrics["pixel_acc"])
-            if (metrics["miou"] or 0.0) > best:
-                best = metrics["miou"] or 0.0
+            if (metrics["miou"] or 0.0) > run.best:
+                run.best = metrics["miou"] or 0.0
                 if main_rank:
-                    save_checkpoint(out / "best.pt", model, spec, epoch=epoch, metrics=metrics,
-                                    config=cfg.to_dict())
+                    save_checkpoint(out / "best.pt", model, run.spec, epoch=epoch,
+                                    metrics=metrics, config=cfg.to_dict())
         record["seconds"] = time.perf_counter() - started  # train + validation wall time
         record["finished_at"] = time.time()
         if main_rank and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
-            save_checkpoint(out / "last.pt", model, spec, epoch=epoch, metrics=metrics,
-                            config=cfg.to_dict(), best_miou=best,
-                            optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                            scaler=scaler.state_dict(), rng=rng_state(),
+            save_checkpoint(out / "last.pt", model, run.spec, epoch=epoch, metrics=metrics,
+                            config=cfg.to_dict(), **run.resume_state(),
                             world_size=env.world_size)
         # after last.pt: with checkpoint_every 1 a logged epoch is always a resumable one; a
         # resumed epoch's record replaces its first try in the log's readers
@@ -340,5 +360,5 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if main_rank:
         log.plot()
     distributed.close(env)
-    return {"best_miou": best, "last": metrics, "out_dir": str(out),
-            "epochs": cfg.epochs, "finished": not math.isnan(best)}
+    return {"best_miou": run.best, "last": metrics, "out_dir": str(out),
+            "epochs": cfg.epochs, "finished": not math.isnan(run.best)}

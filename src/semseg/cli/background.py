@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from semseg.cli.args import add_device_argument, parse_device
 from semseg.errors import ConfigError
 from semseg.filetypes import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
 from semseg.threads import add_threads_argument
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blur", type=int, default=41, metavar="K", help="odd blur kernel (41)")
     p.add_argument("--feather", type=float, default=0.0, metavar="PX",
                    help="soften the cut with a Gaussian of this sigma (pixels)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_device_argument(p)
     add_threads_argument(p)
     p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
                    help="run the network in eager PyTorch or as its cached ONNX export under "
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from semseg.threads import set_threads
     from semseg.visualize import class_ids
 
-    color = parse_color(args.color)
+    color, device = parse_color(args.color), parse_device(args.device)
     if args.mode == "image" and not args.image:
         raise ConfigError("--mode image needs --image FILE")
     if args.blur < 3 or args.blur % 2 == 0:
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     images = [read_image(p) for p in inputs]  # every input decodes before anything is written
     background = read_image(args.image) if args.mode == "image" else None
     set_threads(args.threads)
-    segmenter = Segmenter.from_pretrained(args.model, device=args.device, runtime=args.runtime)
+    segmenter = Segmenter.from_pretrained(args.model, device=device, runtime=args.runtime)
     class_ids(classes, segmenter.info.classes)  # unknown names fail before any write
     for image, dest in zip(images, dests, strict=True):
         result = segmenter.predict(image)

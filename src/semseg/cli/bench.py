@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from semseg.cli.args import add_device_argument, parse_device, parse_size
 from semseg.threads import add_threads_argument
 
 RUNTIME_CHOICES = {"torch": ("torch",), "onnxruntime": ("onnxruntime",),
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="360x480", help="input HxW (default 360x480)")
     p.add_argument("--batch", type=int, default=1, help="images per forward (default 1)")
     add_threads_argument(p)
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    add_device_argument(p)
     p.add_argument("--runtime", default="torch", choices=list(RUNTIME_CHOICES),
                    help="eager torch, ONNX Runtime, or both (default torch)")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
@@ -36,17 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON instead")
     p.add_argument("-o", "--output", help="also write the JSON report to this file")
     p.set_defaults(func=run)
-
-
-def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
-    """'360x480' -> (360, 480); anything else raises ``ConfigError``."""
-    from semseg.errors import ConfigError
-
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ConfigError(f"bad {option} {text!r}; expected HxW with positive integers, "
-                          "e.g. 360x480")
-    return int(parts[0]), int(parts[1])
 
 
 def parse_model_args(items: list[str]) -> dict[str, Any]:
@@ -100,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from semseg.benchmark import LoadedModel, benchmark
     from semseg.threads import set_threads
 
-    size = parse_size(args.size)
+    size, device = parse_size(args.size), parse_device(args.device)
     threads = set_threads(args.threads)
     model_args = parse_model_args(args.model_arg)
     loaded = LoadedModel.load(args.model, num_classes=args.num_classes, arch_kwargs=model_args)
@@ -108,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with quiet:
         report = benchmark(loaded, size=size, batch=args.batch, threads=threads,
-                           device=args.device, runtimes=RUNTIME_CHOICES[args.runtime],
+                           device=device, runtimes=RUNTIME_CHOICES[args.runtime],
                            warmup=args.warmup, iters=args.iters)
     text = json.dumps(report.to_dict(), indent=2)
     if args.output:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from semseg.cli.args import add_device_argument, parse_device, parse_size
 from semseg.threads import add_threads_argument
 
 
@@ -16,23 +17,6 @@ def _scales(text: str) -> tuple[float, ...]:
     except ValueError:
         msg = f"expected comma-separated numbers, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
-
-
-def _hw(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 512x512, got {text!r}") from None
-    return h, w
-
-
-def _input_size(text: str) -> tuple[int, int] | str:
-    if text == "native":
-        return text
-    try:
-        return _hw(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected HxW or 'native', got {text!r}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", action="store_true", help="average with the horizontal flip")
     p.add_argument("--scales", type=_scales, default=(1.0,),
                    help="multi-scale TTA, e.g. 0.75,1,1.25")
-    p.add_argument("--input-size", type=_input_size, default=None,
+    p.add_argument("--input-size", metavar="HxW", default=None,
                    help="network input HxW overriding the model's own (or 'native': none)")
-    p.add_argument("--window", type=_hw, metavar="HxW",
+    p.add_argument("--window", metavar="HxW",
                    help="sliding-window tile size, e.g. 512x512 (overrides the input size)")
     p.add_argument("--overlap", type=float, default=1 / 3,
                    help="sliding-window overlap, a fraction of the tile (default 1/3)")
@@ -62,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="score in the dataset's label set: the model's class probabilities are "
                         "summed into it with semseg.data.label_maps (e.g. a Cityscapes model "
                         "on CamVid)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    add_device_argument(p)
     add_threads_argument(p)
     p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
                    help="run the network in eager PyTorch or as its cached ONNX export under "
@@ -181,6 +165,7 @@ def _print_table(scores, boundary, classes) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and report."""
+    args.device = parse_device(args.device)  # 'auto' resolved; CUDA checked before any work
     if args.format == "semantickitti":  # LiDAR scans: point-wise IoU (semseg.lidar)
         from semseg.lidar.commands import run_eval
 
@@ -206,9 +191,10 @@ def run(args: argparse.Namespace) -> int:
         model = OnnxModel(model, spec, device=args.device)
     ds, data_info = _dataset(args, spec.info)
     input_size = spec.input_size if args.input_size is None else (
-        None if args.input_size == "native" else args.input_size)
+        None if args.input_size == "native" else parse_size(args.input_size, "--input-size"))
+    window = parse_size(args.window, "--window") if args.window else None
     options = InferenceOptions(input_size=input_size, scales=args.scales, flip=args.tta,
-                               window=args.window, overlap=args.overlap)
+                               window=window, overlap=args.overlap)
     info = data_info if args.map_predictions else spec.info  # scored in the dataset's classes
     tol = None if args.boundary_tolerance < 0 else args.boundary_tolerance
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
@@ -224,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             "predictions_mapped": f"{spec.info.name}->{info.name}" if args.map_predictions
             else None}
     if args.window:  # only then, so reports without a window keep their fields
-        head.update(window=list(args.window), overlap=args.overlap)
+        head.update(window=list(window), overlap=args.overlap)
     write_report(head, cm, bf, info.classes, tol, args.json_path, args.confusion_png)
     return 0
 

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from semseg import loading
-    from semseg.cli.bench import parse_size
+    from semseg.cli.args import parse_size
     from semseg.errors import ConfigError
     from semseg.export import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_parity
     from semseg.threads import set_threads

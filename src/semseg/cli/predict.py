@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from semseg.cli.args import add_device_argument, parse_device, parse_size
 from semseg.errors import ConfigError, InputFileError
 from semseg.filetypes import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from semseg.threads import add_threads_argument
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", metavar="HxW", help="sliding-window tile size, e.g. 512x512")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity in [0, 1]")
     p.add_argument("--classes", metavar="NAME,...", help="overlay only these classes")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_device_argument(p)
     add_threads_argument(p)
     p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
                    help="run the network in eager PyTorch or as its cached ONNX export under "
@@ -98,10 +99,7 @@ def parse_options(args: argparse.Namespace) -> Options:
         if not scales or min(scales) <= 0:
             raise ConfigError(f"--scales {args.scales!r}: expected positive numbers")
     if args.window:
-        parts = args.window.lower().split("x")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise ConfigError(f"--window {args.window!r}: expected HxW, e.g. 512x512")
-        window = (int(parts[0]), int(parts[1]))
+        window = parse_size(args.window, "--window")
     if not 0.0 <= args.alpha <= 1.0:
         raise ConfigError(f"--alpha {args.alpha}: expected a value in [0, 1]")
     if args.batch_size < 1:
@@ -187,6 +185,7 @@ def default_model_if_left_out(model: str, inputs: list[str]) -> tuple[str, list[
 def run(args: argparse.Namespace) -> int:
     """Predict every input; print one summary line."""
     args.model, args.inputs = default_model_if_left_out(args.model, args.inputs)
+    args.device = parse_device(args.device)  # 'auto' resolved; CUDA checked before any work
     if args.camera is None:
         from semseg.lidar.commands import is_scan_input, run_predict
 

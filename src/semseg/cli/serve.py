@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
+from semseg.cli.args import add_device_argument, parse_device
 from semseg.errors import ConfigError
 
 
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="whole-request deadline in seconds (504 after; default %(default)g)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow cross-origin calls from ORIGIN (repeatable; default: none)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_device_argument(p)
     p.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"),
                    help="run the networks in PyTorch or ONNX Runtime (graph exported once and "
                    "cached; default torch)")
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     limits = Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
                     timeout_s=args.timeout)
-    models = load_models(args.models, args.device, args.runtime)
+    models = load_models(args.models, parse_device(args.device), args.runtime)
     app = create_app(models, limits=limits, workers=workers, threads=args.threads,
                      queue=args.queue, cors_origins=args.cors_origin)
     print(f"semseg serve: {', '.join(app.state.models)} on http://{args.host}:{args.port}/ "

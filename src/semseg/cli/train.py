@@ -1,101 +1,86 @@
-"""``semseg train``: train a model; flags map one-to-one onto ``TrainConfig`` fields."""
+"""``semseg train``: train a model. Every ``TrainConfig`` field is a flag ``--field-name``.
+
+The flags are generated from the dataclass (help text from each field's ``help``); a flag that
+is not given leaves the config file's value or the field's default. Values are converted to the
+field's type by ``semseg.config.make_config``, so ``--batch-size 8.5`` is a one-line error naming
+the option, like the same value in a config file.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import typing
+from typing import Any
 
-from semseg.errors import ConfigError
+from semseg.cli.args import parse_device
+from semseg.config import TrainConfig
 from semseg.threads import add_threads_argument, set_threads
 
+ALIASES = {  # older or shorter spellings that README, docs and scripts use
+    "out_dir": ("-o",),
+    "pretrained_backbone": ("--pretrained",),  # also gives --no-pretrained
+    "dist_timeout_s": ("--dist-timeout",),
+}
+SECTIONS = {"data": "data", "arch": "model", "epochs": "optimization", "device": "runtime",
+            "sync_bn": "distributed (batch_size is the global batch, split over the processes)"}
 
-def _size(text: str) -> tuple[int, int]:
-    """'360x480' -> (360, 480) (height x width)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH, got {text!r}") from None
-    return h, w
+
+def _shown(value: Any) -> str:
+    """A default as one would type it: 360x480, 0.5,2.0, {} or none."""
+    if isinstance(value, tuple):
+        return ("x" if all(isinstance(v, int) for v in value) else ",").join(map(str, value))
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return "none" if value is None else str(value)
 
 
-def _range(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX, got {text!r}") from None
-    return lo, hi
+def _metavar(hint: Any) -> str | None:
+    """N, X, HxW, MIN,MAX or JSON by type; None (argparse's own, e.g. DATA) for strings."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if type(None) in typing.get_args(hint) and len(args) == 1:  # X | None
+        hint = args[0]
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return "HxW" if typing.get_args(hint)[0] is int else "MIN,MAX"
+    return {int: "N", float: "X", dict: "JSON"}.get(origin or hint)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``TrainConfig`` field, grouped like the dataclass; every default is None
+    ("not given"), the field's own default is shown in the help."""
+    hints = typing.get_type_hints(TrainConfig)
+    group = parser
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in SECTIONS:
+            group = parser.add_argument_group(SECTIONS[f.name])
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        text = f"{f.metadata['help']} (default {_shown(default)})".replace("%", "%%")
+        aliases = ALIASES.get(f.name, ())
+        flags = (*[a for a in aliases if not a.startswith("--")], "--" + f.name.replace("_", "-"),
+                 *[a for a in aliases if a.startswith("--")])
+        if f.name == "threads":  # the option every computing command shares
+            add_threads_argument(group)
+        elif hints[f.name] is bool:
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction,
+                               help=text)
+        else:
+            group.add_argument(*flags, dest=f.name, metavar=_metavar(hints[f.name]), help=text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``semseg train``."""
-    p = sub.add_parser("train", help="train a segmentation model (resumable)")
+    p = sub.add_parser("train", help="train a segmentation model (resumable)",
+                       description="Train a segmentation model. Options override the --config "
+                       "file, which overrides the defaults; optional fields take 'none'.")
     p.add_argument("--config", help="YAML/TOML/JSON file of TrainConfig fields")
     p.add_argument("--resume", action="store_true", help="continue OUT_DIR/last.pt exactly")
-    p.add_argument("--data", help="dataset root")
-    p.add_argument("--format", help="dataset format (camvid, folder, ...)")
-    p.add_argument("--palette", help="palette file or dataset name (folder format)")
-    p.add_argument("--arch", help="model name (see `semseg models`)")
-    p.add_argument("--arch-kwargs", type=json.loads, help='JSON, e.g. \'{"base_width": 32}\'')
-    p.add_argument("--graph-head", choices=["knn3d"],
-                   help="add the 3DGNN head (3D k-NN graph network) over --arch")
-    p.add_argument("--no-pretrained", dest="pretrained_backbone", action="store_const",
-                   const=False, help="do not load ImageNet weights into the encoder")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--crop-size", type=_size, help="HxW, e.g. 360x480")
-    p.add_argument("--eval-size", type=_size, help="HxW model input for validation/inference")
-    p.add_argument("--scale-range", type=_range, help="MIN,MAX, e.g. 0.5,2.0")
-    p.add_argument("--optimizer", choices=["adamw", "sgd"])
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--warmup-epochs", type=float)
-    p.add_argument("--class-weighting", choices=["enet", "none"])
-    p.add_argument("--ohem-thresh", type=float, help="OHEM: keep pixels with p_true below this")
-    p.add_argument("--loss", help="ce | dice | lovasz | focal or a weighted sum such as "
-                   "'ce+0.5*lovasz' (default ce)")
-    p.add_argument("--focal-gamma", type=float, help="focal loss exponent (default 2)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--no-amp", dest="amp", action="store_const", const=False)
-    p.add_argument("--workers", type=int)
-    add_threads_argument(p)
-    p.add_argument("--init", metavar="MODEL",
-                   help="initialise from a pretrained name or .pt/.safetensors file: the same "
-                   "architecture whole (classifier re-indexed across label sets), another one "
-                   "where tensor names and shapes match, e.g. deeplabv3-mnv2-voc's encoder")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--val-every", type=int)
-    p.add_argument("--checkpoint-every", type=int,
-                   help="epochs between last.pt saves (default 1; the last epoch always saves)")
-    p.add_argument("--steps-per-epoch", type=int, help="cap steps per epoch (smoke runs)")
-    p.add_argument("--limit-train", type=int, help="use only the first N training images")
-    p.add_argument("--limit-val", type=int, help="use only the first N validation images")
-    p.add_argument("--train-masks", help="folder of <stem>.png masks replacing the training "
-                   "masks (e.g. pseudo-labels)")
-    p.add_argument("--supervision", choices=["full", "points"],
-                   help="points: train from clicks (semseg.points)")
-    p.add_argument("--clicks", help="points: folder of <stem>.json clicks (default: simulated)")
-    p.add_argument("--click-protocol", choices=["1-per-class", "all-instances", "n-per-class"])
-    p.add_argument("--point-loss", choices=["bearman", "pcam"])
-    p.add_argument("-o", "--out-dir", help="run folder (checkpoints, logs, curves)")
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train in N data-parallel processes on this machine (launches "
                    "torchrun; --batch-size is the global batch, split over them)")
-    p.add_argument("--sync-bn", dest="sync_bn", action="store_const", const=True,
-                   help="SyncBatchNorm across processes (CUDA only)")
-    p.add_argument("--dist-timeout", dest="dist_timeout_s", type=float, metavar="S",
-                   help="seconds a process waits for the others before the job fails")
+    add_config_arguments(p)
     p.set_defaults(func=run)
-
-
-OPTION_FIELDS = ("data", "format", "palette", "arch", "arch_kwargs", "graph_head",
-                 "pretrained_backbone", "init",
-                 "epochs", "batch_size", "crop_size", "eval_size", "scale_range", "optimizer", "lr",
-                 "weight_decay", "warmup_epochs", "class_weighting", "ohem_thresh", "loss",
-                 "focal_gamma", "device",
-                 "amp", "workers", "threads", "seed", "val_every", "checkpoint_every",
-                 "steps_per_epoch",
-                 "limit_train", "limit_val", "out_dir", "sync_bn", "dist_timeout_s",
-                 "train_masks", "supervision", "clicks", "click_protocol", "point_loss")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,10 +88,12 @@ def run(args: argparse.Namespace) -> int:
     from semseg.config import make_config
     from semseg.train import main
 
-    overrides = {name: getattr(args, name) for name in OPTION_FIELDS}
-    if args.arch_kwargs is not None and not isinstance(args.arch_kwargs, dict):
-        raise ConfigError("--arch-kwargs must be a JSON object")
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     cfg = make_config(args.config, **overrides)
+    parse_device(cfg.device)  # CUDA asked for on a machine without it: fail before any work
+    from semseg.models.registry import check_model_kwargs
+
+    check_model_kwargs(cfg.arch, cfg.arch_kwargs)  # also before torchrun or a LiDAR run starts
     set_threads(cfg.threads)  # None: default_threads(), so a shared machine is not oversubscribed
     if cfg.format == "semantickitti":  # LiDAR scans: range images, SalsaNext's loss
         from semseg.lidar.commands import run_train
