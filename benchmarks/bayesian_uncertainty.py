@@ -54,11 +54,11 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from semseg.data import camvid
-    from semseg.inference import Segmenter
+    from semseg.inference.segmenter import Segmenter
 
     torch.manual_seed(0)
     seg = Segmenter.from_pretrained(str(args.run / "best.pt"))
-    from semseg.checkpoint import load_checkpoint
+    from semseg.hub.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.run / "best.pt")
     trained = {"epoch": ckpt["epoch"], "of_epochs": ckpt["config"]["epochs"],

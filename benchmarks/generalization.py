@@ -21,7 +21,7 @@ from pathlib import Path
 
 from semseg.cli import main as semseg_main
 from semseg.data.camvid import INFO as CAMVID
-from semseg.report import publish
+from semseg.tools.report import publish
 
 BEGIN, END = "<!-- generalization: begin -->", "<!-- generalization: end -->"
 SIZES = ("512x1024", "native", "480x640")  # the model's own input; CamVid's 360x480; x1.33

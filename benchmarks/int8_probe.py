@@ -27,13 +27,14 @@ import torch
 
 from semseg.data import get_format
 from semseg.data.transforms import normalize, to_chw
-from semseg.export import INPUT_NAME, OUTPUT_NAME, onnx_session
-from semseg.inference import Segmenter, fit_input
-from semseg.metrics import ConfusionMatrix, mean_iou
+from semseg.export.onnx import INPUT_NAME, OUTPUT_NAME, onnx_session
+from semseg.inference.segmenter import Segmenter, fit_input
+from semseg.metrics.confusion import ConfusionMatrix, mean_iou
 
 
 def network_input(image: np.ndarray, seg: Segmenter) -> np.ndarray:
-    """(1, 3, h, w) float32 network input, made as ``Segmenter`` makes it (semseg.inference)."""
+    """(1, 3, h, w) float32 network input, made as ``Segmenter`` makes it
+    (semseg.inference.segmenter)."""
     x = normalize(to_chw(image)[None], seg.info)  # (1, 3, H, W)
     return fit_input(x, seg.spec.input_size, seg.stride)[0].numpy()
 

@@ -14,7 +14,7 @@ list), in interleaved rounds so that a change of machine load hits all of them a
 each stage of that pipeline (same functions, called one by one; eager torch).
 
 MODEL is an architecture name (random init), a checkpoint or a pretrained name. Measurements come
-from ``semseg.benchmark`` (the same code as ``semseg bench``): GFLOPs from
+from ``semseg.tools.benchmark`` (the same code as ``semseg bench``): GFLOPs from
 ``torch.utils.flop_counter`` (FLOPs = 2 x multiply-accumulates), latency per batch after warm-up.
 The host's load average is printed with every latency: on a shared machine with fewer cores than
 the load, the numbers are inflated and should be quoted with it.
@@ -33,15 +33,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semseg.benchmark import (
+from semseg.cli.args import parse_size
+from semseg.cli.bench import RUNTIME_CHOICES
+from semseg.tools.benchmark import (
     BenchReport,
     LoadedModel,
     benchmark,
     environment,
     latency_stats,
 )
-from semseg.cli.args import parse_size
-from semseg.cli.bench import RUNTIME_CHOICES
 
 STREET = Path(__file__).resolve().parents[1] / "src" / "semseg" / "assets" / "street.jpg"
 
@@ -90,7 +90,7 @@ def _timed(fn: Callable[[], object], iters: int) -> list[float]:
 def end_to_end(model: str, frame: np.ndarray, runtimes: tuple[str, ...], threads: list[int],
                warmup: int, iters: int, rounds: int = 5) -> list[dict]:
     """p50/p90 of ``Segmenter.predict(frame)`` per (runtime, threads), interleaved in rounds."""
-    from semseg.inference import Segmenter
+    from semseg.inference.segmenter import Segmenter
 
     configs = []
     for runtime in runtimes:
@@ -115,7 +115,7 @@ def end_to_end(model: str, frame: np.ndarray, runtimes: tuple[str, ...], threads
 def profile(model: str, frame: np.ndarray, threads: int, iters: int) -> list[tuple[str, float]]:
     """Median ms of each end-to-end stage (eager torch), and of the former post-processing."""
     from semseg.data.transforms import normalize_image
-    from semseg.inference import Segmenter, class_map
+    from semseg.inference.segmenter import Segmenter, class_map
     from semseg.models.layers import resize_to
 
     torch.set_num_threads(threads)
@@ -151,7 +151,7 @@ def profile(model: str, frame: np.ndarray, threads: int, iters: int) -> list[tup
 
 def run_end_to_end(args: argparse.Namespace, threads: list[int]) -> int:
     """The ``--end-to-end`` mode: a Markdown table with its conditions, optionally a profile."""
-    from semseg.imageio import read_image
+    from semseg.fileio.images import read_image
 
     frame = read_image(args.frame)
     rows = end_to_end(args.model, frame, RUNTIME_CHOICES[args.runtime], threads, args.warmup,

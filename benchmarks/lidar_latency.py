@@ -5,7 +5,7 @@ Run from the repository root (docs/lidar.md and docs/benchmarks.md quote its out
     PYTHONPATH=src OMP_NUM_THREADS=1 python benchmarks/lidar_latency.py --threads 1
 
 The model is randomly initialised (latency does not depend on the weights): 5 input channels,
-19 SemanticKITTI classes. Timing uses ``semseg.benchmark`` (the code behind ``semseg bench``):
+19 SemanticKITTI classes. Timing uses ``semseg.tools.benchmark`` (the code behind ``semseg bench``):
 median (p50) and p90 of single-scan forward passes after warm-up; the ONNX model is exported
 at the fixed 64 x 2048 size. The host's load average is printed with each runtime: on a shared
 machine with more runnable processes than cores the numbers are inflated.
@@ -18,10 +18,10 @@ import json
 
 import torch
 
-from semseg.benchmark import LoadedModel, benchmark
-from semseg.checkpoint import ModelSpec
 from semseg.cli.args import parse_size
 from semseg.data.semantickitti import INFO
+from semseg.hub.checkpoint import ModelSpec
+from semseg.tools.benchmark import LoadedModel, benchmark
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semseg.config import TrainConfig
+from semseg.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "semantickitti-sample"
@@ -56,7 +56,7 @@ def score(checkpoint: Path) -> dict:
         valid = labels != kitti.INFO.ignore_index
         hidden = np.ones(len(points), bool)
         hidden[pred.projection.point_index[pred.projection.mask]] = False
-        from semseg.metrics import ConfusionMatrix
+        from semseg.metrics.confusion import ConfusionMatrix
 
         cm = ConfusionMatrix(kitti.INFO.num_classes)
         cm.update(torch.from_numpy(pred.labels), torch.from_numpy(labels.astype(np.int64)))
@@ -78,7 +78,7 @@ def draw(points: np.ndarray, gt: np.ndarray, pred: np.ndarray, path: Path) -> No
     import matplotlib.pyplot as plt
 
     from semseg.data.semantickitti import INFO
-    from semseg.imageio import atomic_write
+    from semseg.fileio.images import atomic_write
 
     palette = np.vstack([INFO.palette_array(), [[200, 200, 200]]]) / 255.0  # grey: ignored
     fig, axes = plt.subplots(1, 2, figsize=(12, 6.2))

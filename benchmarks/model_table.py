@@ -28,7 +28,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from semseg.models import create_model, list_models, model_entry
-from semseg.train_log import read_log
+from semseg.training.log import read_log
 
 COMMAND = "PYTHONPATH=src python benchmarks/model_table.py --out docs/models.md"
 
@@ -96,7 +96,8 @@ def render_overfit(results: list[Overfit], missing: list[str]) -> list[str]:
         "## Slow test: every model fits two CamVid frames",
         "",
         "`tests/models/test_models.py::test_overfits_two_camvid_images` trains each model from "
-        "scratch with `semseg.train.main` on two CamVid training frames (180x240, batch 2, "
+        "scratch with `semseg.training.train.main` on two CamVid training frames (180x240, "
+        "batch 2, "
         "AdamW, no augmentation, no weight decay) and scores the same two frames at the full "
         "360x480 label resolution. It passes at >= 85% pixel accuracy, checked every 50 epochs "
         "(resuming the run) up to 400. Read from the logs of `pytest -m slow "

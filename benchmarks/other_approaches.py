@@ -103,7 +103,7 @@ def timing_stage(out: Path, model: str, data: str) -> dict:
     if out.is_file():
         return json.loads(out.read_text())
     _check_may_run(out)
-    from semseg.mask_scores import split_dataset
+    from semseg.metrics.mask_scores import split_dataset
 
     ds = split_dataset(data, "camvid", "val")
     frames = [ds.load(i)[0] for i in range(TIMING_FRAMES)]
@@ -113,7 +113,7 @@ def timing_stage(out: Path, model: str, data: str) -> dict:
         forest = Forest.load(model)
         predict = forest.predict
     else:
-        from semseg.inference import Segmenter
+        from semseg.inference.segmenter import Segmenter
 
         seg = Segmenter.from_pretrained(model)
         predict = seg.predict
@@ -158,7 +158,7 @@ def forest_section(runs: Path, data: str, scale: float, names: list[str]) -> lis
         return rows
     cnn = runs / "forest" / "cnn-linear"
     ev = run_stage(cnn / "eval.json", ["eval", "default", "--data", data, "--split", "val"])
-    from semseg.hub import resolve_weights
+    from semseg.hub.pretrained import resolve_weights
 
     rows.append({"name": "CNN (default LiteFPN, its own 1x1 head)", "eval": ev, "train": None,
                  "size_bytes": resolve_weights("default").stat().st_size,
@@ -182,7 +182,7 @@ def command_stage(done: Path, argv: list[str]) -> dict:
     except FileExistsError:
         raise NotRun(f"{done}: running in another process ({lock})") from None
     if argv[0] == "train" and (Path(argv[argv.index("-o") + 1]) / "last.pt").is_file():
-        argv = [*argv, "--resume"]  # an interrupted run continues exactly (semseg.train)
+        argv = [*argv, "--resume"]  # an interrupted run continues exactly (semseg.training.train)
     print("+ semseg " + " ".join(argv), flush=True)
     start, cpu = time.perf_counter(), time.process_time()
     if semseg_main(argv) != 0:
@@ -279,7 +279,7 @@ def points_row(name: str, runs: Path, data: str, scale: float) -> dict:
 def _clicks_per_image(folder: Path | None, data: str) -> str:
     if folder is None:
         return "dense mask (every pixel)"
-    from semseg.mask_scores import split_dataset
+    from semseg.metrics.mask_scores import split_dataset
 
     stems = [s.image.stem for s in split_dataset(data, "camvid", "train").samples]
     counts = [len(json.loads((folder / f"{s}.json").read_text())["clicks"])

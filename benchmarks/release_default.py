@@ -38,7 +38,7 @@ def _fmt(v: float | None) -> str:
 
 
 def _train_facts(run: Path) -> dict:
-    from semseg.train_log import read_log
+    from semseg.training.log import read_log
 
     config = json.loads((run / "config.json").read_text())
     # a resumed epoch replaces its interrupted first try
@@ -134,9 +134,9 @@ def _pipeline_latency(threads: int, iters: int = 30) -> dict:
 
     import torch
 
-    from semseg.benchmark import latency_stats
-    from semseg.imageio import read_image
-    from semseg.inference import Segmenter
+    from semseg.fileio.images import read_image
+    from semseg.inference.segmenter import Segmenter
+    from semseg.tools.benchmark import latency_stats
 
     torch.set_num_threads(threads)
     seg = Segmenter.from_pretrained(str(WEIGHTS))
@@ -169,8 +169,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from dataclasses import replace
 
-    from semseg.checkpoint import load_model, save_release
     from semseg.cli.args import parse_size
+    from semseg.hub.checkpoint import load_model, save_release
 
     model, spec, meta = load_model(args.run / "best.pt")
     if args.input_size:

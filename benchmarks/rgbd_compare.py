@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from semseg.data.dataset import rgbd_image
 from semseg.data.synthetic_rgbd import INFO, camera, render_scene
 from semseg.data.transforms import eval_transform, normalize
-from semseg.inference import infer_logits
-from semseg.metrics import ConfusionMatrix
+from semseg.inference.segmenter import infer_logits
+from semseg.metrics.confusion import ConfusionMatrix
 from semseg.models import create_model
 
 COMMAND = ("PYTHONPATH=src python benchmarks/rgbd_compare.py --out docs/rgbd.md "
@@ -61,7 +61,7 @@ def make_set(n: int, seed: int, size: tuple[int, int]) -> tuple[torch.Tensor, to
         x, y = eval_transform(rgbd_image(scene.rgb, scene.depth), scene.labels)
         xs.append(x)
         ys.append(y)
-    return normalize(torch.stack(xs), INFO), torch.stack(ys)  # as semseg.inference does
+    return normalize(torch.stack(xs), INFO), torch.stack(ys)  # as semseg.inference.segmenter does
 
 
 def build(channels: int, kwargs: dict, size: tuple[int, int]) -> torch.nn.Module:
@@ -95,7 +95,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, 
 
 @torch.inference_mode()
 def score(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """mIoU etc. on held-out scenes through semseg.inference (padding to the stride)."""
+    """mIoU etc. on held-out scenes through semseg.inference.segmenter (padding to the stride)."""
     cm = ConfusionMatrix(INFO.num_classes, INFO.ignore_index)
     for i in range(0, len(x), 8):
         cm.update(infer_logits(model, x[i:i + 8]).max(1).indices, y[i:i + 8])
@@ -183,7 +183,7 @@ PAGE = """\
 What semseg has for RGB-D input (NYUv2 `nyuv2`, SUN RGB-D `sunrgbd` and `sunrgbd_official`:
 4-channel RGB + depth, see [datasets.md](datasets.md)):
 
-- `semseg.geometry`: back-projection with camera intrinsics (NYUv2's built in), surface
+- `semseg.data.geometry`: back-projection with camera intrinsics (NYUv2's built in), surface
   normals, gravity estimation and the HHA encoding (disparity, height, angle with gravity).
 - `esanet`: two ResNet-18 encoders (colour, depth) fused after every stage with ESANet's
   squeeze-and-excitation fusion; `depth_channels=0` gives the same network with one encoder, the
@@ -238,8 +238,8 @@ multi-scale set is scored the same way into `3dgnn_nyu40_msc.json`.
 
 def save_picture(path: str, size: tuple[int, int]) -> None:
     """RGB | depth | HHA | labels of one held-out scene, side by side."""
-    from semseg.geometry import hha
-    from semseg.imageio import save_image
+    from semseg.data.geometry import hha
+    from semseg.fileio.images import save_image
 
     scene = render_scene(np.random.default_rng(1), *size)
     depth = np.clip(scene.depth / 8.0 * 255, 0, 255).astype(np.uint8)

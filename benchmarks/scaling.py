@@ -54,7 +54,7 @@ def ddp_config(out: Path, epochs: int) -> dict:
     the same training (up to float summation order), so the weights can be compared. SGD, not
     AdamW: Adam divides by the gradient's own scale, which turns rounding differences in this
     net's tiny deep-layer gradients into visible weight differences within a few steps."""
-    from semseg.config import TrainConfig
+    from semseg.training.config import TrainConfig
 
     return TrainConfig(
         data=str(CAMVID), arch="unet", arch_kwargs={"base_width": 8, "batch_norm": False},
@@ -68,8 +68,8 @@ def bench_ddp(args: argparse.Namespace) -> None:
     """Train the same 2 epochs in 1 and 2 gloo processes; images/s and weight agreement."""
     import torch
 
-    from semseg.checkpoint import load_checkpoint
-    from semseg.train_log import read_log
+    from semseg.hub.checkpoint import load_checkpoint
+    from semseg.training.log import read_log
 
     rows, runs = [], {}
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
@@ -117,8 +117,8 @@ def bench_ray(args: argparse.Namespace) -> None:
     import ray
     import torch
 
-    from semseg.inference import Segmenter
-    from semseg.ray_predict import predict_with_ray
+    from semseg.inference.ray_predict import predict_with_ray
+    from semseg.inference.segmenter import Segmenter
 
     files = _frames(args.frames)
     work = Path(args.work)
@@ -169,10 +169,10 @@ def bench_temporal(args: argparse.Namespace) -> None:
     import torch
     from PIL import Image
 
-    from semseg.imageio import read_image
-    from semseg.inference import Segmenter
-    from semseg.metrics import ConfusionMatrix
-    from semseg.temporal import TemporalSmoother, label_change_rate
+    from semseg.fileio.images import read_image
+    from semseg.inference.segmenter import Segmenter
+    from semseg.inference.temporal import TemporalSmoother, label_change_rate
+    from semseg.metrics.confusion import ConfusionMatrix
 
     torch.set_num_threads(args.threads)
     seg = Segmenter.from_pretrained(args.model)

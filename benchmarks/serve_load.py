@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from PIL import Image
 
-    from semseg.imageio import atomic_write
+    from semseg.fileio.images import atomic_write
 
     image = (REPO / args.image).read_bytes()
     image_size = Image.open(REPO / args.image).size[::-1]  # (H, W)

@@ -7,7 +7,7 @@ For each converted model: agreement of semseg's float32 argmax with the referenc
 interpreter (``ai-edge-litert``) on real photos (all pixels, and pixels where the int8 top-2
 margin is at least 1 logit), mean |logit difference| in quantization steps of the int8 logits,
 and forward latency at the native input (random input, median of ``--iters``) for eager PyTorch,
-ONNX Runtime (the converted model exported by ``semseg.export``) and the int8 interpreter.
+ONNX Runtime (the converted model exported by ``semseg.export.onnx``) and the int8 interpreter.
 Writes ``OUT/tflite_models.json`` and the table between the ``tflite-models`` markers of ``--doc``.
 """
 
@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from semseg.benchmark import LoadedModel, benchmark
-from semseg.hub import pretrained_entry, resolve_weights
-from semseg.report import publish
-from semseg.tflite_reader import read_tflite
+from semseg.fileio.tflite import read_tflite
+from semseg.hub.pretrained import pretrained_entry, resolve_weights
+from semseg.tools.benchmark import LoadedModel, benchmark
+from semseg.tools.report import publish
 
 BEGIN, END = "<!-- tflite-models: begin -->", "<!-- tflite-models: end -->"
 MODELS = ("deeplabv3-mnv2-voc", "deeplabv3-mnv2-0.5-voc", "mosaic-ade20k",

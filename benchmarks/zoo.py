@@ -12,10 +12,12 @@ steps, a fixed number, so its schedule (10% warm-up, poly decay) is complete and
 not depend on how busy the machine is later. Light models get many epochs, heavy ones a
 fraction of one: that is what a CPU buys, and the table says so.
 
-For each architecture, ``RUNS/NAME/`` receives a training run (``semseg.train.main``: best.pt,
+For each architecture, ``RUNS/NAME/`` receives a training run (``semseg.training.train.main``:
+best.pt,
 last.pt, log.jsonl, config.json), ``train_summary.json`` (steps, epochs, wall time, device),
 ``eval.json`` (``semseg eval`` on CamVid val, labels at full 360x480 resolution, boundary F at
-2 px) and ``bench.json`` (``semseg.benchmark`` on the CPU at the model's network input, batch 1,
+2 px) and ``bench.json`` (``semseg.tools.benchmark`` on the CPU at the model's network input,
+batch 1,
 eager torch and ONNX Runtime). All benchmarks run after all training, on an otherwise idle
 machine. The shipped model ``default`` gets eval.json and bench.json in ``RUNS/default/``.
 Finally ``semseg compare`` writes ``RUNS/report/`` and, with ``--doc``, the table in that file.
@@ -33,15 +35,15 @@ from pathlib import Path
 
 import torch
 
-from semseg.benchmark import LoadedModel, benchmark, load_average
 from semseg.cli import main as semseg_main
 from semseg.cli.args import parse_size
-from semseg.config import make_config
 from semseg.errors import SemsegError
 from semseg.models import list_models
-from semseg.train import main as train_main
-from semseg.train import train_calibration_step_s
-from semseg.train_log import read_log
+from semseg.tools.benchmark import LoadedModel, benchmark, load_average
+from semseg.training.config import make_config
+from semseg.training.log import read_log
+from semseg.training.train import main as train_main
+from semseg.training.train import train_calibration_step_s
 
 # The recipe every architecture shares. From scratch (no ImageNet initialization, so no
 # architecture gets an advantage the others cannot have here); --size sets crop and eval size.

@@ -4,7 +4,8 @@ Run from the repository root (the weights come from the cache, the mirror, or th
 
     SEMSEG_WEIGHTS_MIRROR=../shared/weights python docs/make_images.py
 
-Photos are scikit-image's bundled ones; the boxes are the ones tests/test_segment.py checks.
+Photos are scikit-image's bundled ones; the boxes are the ones tests/inference/test_oneliner.py
+checks.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from PIL import Image
 from skimage import data
 
 import semseg
-from semseg.background import change_background
+from semseg.inference.background import change_background
 
 OUT = Path(__file__).resolve().parent / "images"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from semseg.checkpoint import load_model
 from semseg.cli import main as cli_main
-from semseg.hub import resolve_weights
-from semseg.inference import Segmenter
+from semseg.hub.checkpoint import load_model
+from semseg.hub.pretrained import resolve_weights
+from semseg.inference.segmenter import Segmenter
 
 STREET = Path(__file__).resolve().parents[1] / "src" / "semseg" / "assets" / "street.jpg"
 

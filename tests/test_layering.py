@@ -3,8 +3,8 @@ or lower ones; the CLI sits on top and nothing in the library reaches into bench
 
 The import graph counts absolute ``semseg.*`` imports, relative imports, imports inside functions
 and ``importlib.import_module("semseg....")`` calls. A module's layer is looked up in LAYERS by
-its dotted name below ``semseg``, longest prefix first ("cli.compare" -> "cli"); a name that is not
-listed is a library module (DEFAULT_LAYER).
+its dotted name below ``semseg``, longest prefix first ("cli.compare" -> "cli"); every
+sub-package must be listed.
 """
 
 from __future__ import annotations
@@ -15,13 +15,25 @@ from pathlib import Path
 import pytest
 
 # Higher numbers sit higher: a module may import from its own layer and from any lower one.
+# The order is the README's layout table; a sub-package missing here fails
+# test_every_package_has_a_layer.
 LAYERS: dict[str, int] = {
-    "errors": 0,  # exception types, imported from everywhere
-    "scoring": 0,  # helpers shared by metrics and boundary
-    "cli": 3,  # argparse front end: `semseg ...`
-    "__main__": 3,  # `python -m semseg`
+    "": 0,  # semseg/__init__.py: the version and lazily loaded public names
+    "errors": 0, "threads": 0, "device": 0,  # exception types, thread and device defaults
+    "fileio": 1,  # images, file types, video, TFLite flatbuffers
+    "visualize": 2,  # colour masks, overlays, legends
+    "data": 3,  # DatasetInfo, one reader per dataset, transforms, geometry
+    "models": 4,  # architectures, backbones, the registry
+    "hub": 5,  # checkpoints, pretrained names, the one loader
+    "export": 6,  # ONNX export, ONNX Runtime graphs
+    "inference": 7,  # Segmenter, the logits path, results, uncertainty
+    "metrics": 8,  # confusion matrix, boundary scores, the evaluation loop
+    "points": 9,  # point supervision (a training option)
+    "training": 10,  # TrainConfig, the loop, losses, transfer, DDP
+    "tools": 11,  # benchmarks, memory, reports
+    "forest": 12, "lidar": 12, "serve": 12, "compat": 12,  # applications of the above
+    "cli": 13, "__main__": 13,  # argparse front end: `semseg ...`
 }
-DEFAULT_LAYER = 2  # the library
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "semseg"
@@ -77,13 +89,13 @@ def imports_of(source: str, module: str, is_package: bool, modules: set[str]) ->
 
 
 def layer_of(module: str) -> int:
-    """Layer of a ``semseg.*`` module from LAYERS (longest listed prefix), else DEFAULT_LAYER."""
+    """Layer of a ``semseg.*`` module from LAYERS (longest listed prefix); KeyError if none."""
     parts = module.split(".")[1:]
-    for end in range(len(parts), 0, -1):
+    for end in range(len(parts), -1, -1):
         key = ".".join(parts[:end])
-        if key in LAYERS:
+        if key in LAYERS and (end or not parts):
             return LAYERS[key]
-    return DEFAULT_LAYER
+    raise KeyError(f"{module}: no layer in LAYERS")
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -104,31 +116,47 @@ def graph() -> dict[str, set[str]]:
 def test_graph_sees_every_kind_of_import(graph):
     # a top-level absolute import, a relative import, an import inside a function, import_module
     assert "semseg.cli" in graph["semseg.__main__"]
-    assert "semseg.scoring" in graph["semseg.metrics"]
-    assert "semseg.report" in graph["semseg.cli.compare"]  # also inside run()
+    assert "semseg.metrics.scoring" in graph["semseg.metrics.confusion"]
+    assert "semseg.tools.report" in graph["semseg.cli.compare"]  # also inside run()
     assert len(graph) > 100
 
 
 def test_relative_and_from_package_imports_resolve():
     modules = {"semseg", "semseg.data", "semseg.data.camvid", "semseg.data.info", "semseg.hub",
-               "semseg.cli", "semseg.cli.compare", "semseg.report"}
+               "semseg.cli", "semseg.cli.compare", "semseg.tools.report"}
     source = (
         "from . import camvid\nfrom .info import DatasetInfo\nfrom .. import hub\n"
         "from semseg import __version__\n"
         "def f():\n    import semseg.cli.compare\n"
-        "    importlib.import_module('semseg.report').collect\n"
+        "    importlib.import_module('semseg.tools.report').collect\n"
         "    import_module(f'semseg.cli.{name}')\n"
     )
     assert imports_of(source, "semseg.data.voc", False, modules) == {
         "semseg.data.camvid", "semseg.data.info", "semseg.hub", "semseg", "semseg.cli.compare",
-        "semseg.report", "semseg.cli"}
+        "semseg.tools.report", "semseg.cli"}
     assert imports_of("from .camvid import INFO\n", "semseg.data", True, modules) == {
         "semseg.data.camvid"}
 
 
 def test_layer_table():
     assert layer_of("semseg.cli.compare") == layer_of("semseg.__main__") == LAYERS["cli"]
-    assert layer_of("semseg.metrics") == DEFAULT_LAYER > layer_of("semseg.scoring")
+    assert layer_of("semseg.metrics.confusion") == layer_of("semseg.metrics") == LAYERS["metrics"]
+    assert layer_of("semseg") == 0 < layer_of("semseg.data.camvid") < layer_of("semseg.models.enet")
+    with pytest.raises(KeyError):
+        layer_of("semseg.newpackage.module")
+
+
+def test_every_package_has_a_layer(graph):
+    missing = sorted(m for m in graph if not _has_layer(m))
+    assert not missing, f"add these to LAYERS (and the README layout table): {missing}"
+
+
+def _has_layer(module: str) -> bool:
+    try:
+        layer_of(module)
+    except KeyError:
+        return False
+    return True
 
 
 def test_imports_point_down(graph):

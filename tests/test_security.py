@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from semseg.checkpoint import FORMAT, load_checkpoint, rng_state, set_rng_state
 from semseg.errors import SemsegError
+from semseg.hub.checkpoint import FORMAT, load_checkpoint, rng_state, set_rng_state
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -131,9 +131,9 @@ def test_load_checkpoint_refuses_payload(payloads, name) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_python_apis_refuse_payload(payloads, name, tmp_path) -> None:
     import semseg
-    from semseg.checkpoint import load_model
     from semseg.compat.pixellib import semantic_segmentation
-    from semseg.inference import Segmenter
+    from semseg.hub.checkpoint import load_model
+    from semseg.inference.segmenter import Segmenter
 
     path, marker = payloads[name]
     image = REPO / "src" / "semseg" / "assets" / "street.jpg"

@@ -7,7 +7,14 @@ from typing import Any
 __version__ = "0.1.0"
 
 # Public names loaded on first use, so that `import semseg` does not import torch.
-_LAZY = {"segment": "semseg.oneliner", "load": "semseg.loading"}
+_LAZY = {
+    "segment": "semseg.inference.oneliner",
+    "load": "semseg.hub.loading",
+    "Segmenter": "semseg.inference.segmenter",
+    "create_model": "semseg.models",
+    "list_models": "semseg.models",
+}
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

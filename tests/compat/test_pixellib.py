@@ -11,7 +11,7 @@ import pytest
 from semseg.compat.pixellib import alter_bg, semantic_segmentation
 from semseg.data.info import default_palette
 from semseg.errors import ModelError
-from semseg.imageio import read_image, save_image
+from semseg.fileio.images import read_image, save_image
 
 skdata = pytest.importorskip("skimage.data")
 MIRROR = Path(__file__).resolve().parents[2].parent / "shared" / "weights"

@@ -11,7 +11,7 @@ from PIL import Image
 
 from semseg.data import camvid
 from semseg.errors import DatasetLayoutError, InputFileError, LabelError
-from semseg.imageio import read_mask
+from semseg.fileio.images import read_mask
 
 # --- the real CamVid ----------------------------------------------------------------------------
 

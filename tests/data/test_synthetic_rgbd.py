@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from semseg.data.geometry import backproject, hha
 from semseg.data.synthetic_rgbd import CABINET, CEILING, FLOOR, TABLE, WALL, render_scene
-from semseg.geometry import backproject, hha
 
 
 def test_same_seed_same_scene() -> None:

@@ -1,4 +1,5 @@
-"""One real training step (semseg.train.main) on each format's tiny official-layout fixture."""
+"""One real training step (semseg.training.train.main) on each format's tiny official-layout
+fixture."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semseg.checkpoint import load_checkpoint
-from semseg.config import TrainConfig
 from semseg.data import FORMATS
-from semseg.train import main
+from semseg.hub.checkpoint import load_checkpoint
+from semseg.training.config import TrainConfig
+from semseg.training.train import main
 
 
 def build_camvid(root: Path, request: pytest.FixtureRequest) -> tuple[str, str]:
@@ -109,7 +110,7 @@ def test_every_format_has_a_builder() -> None:
 
 
 def train_one_step(root: Path, name: str, train_split: str, val_split: str, out: Path) -> dict:
-    """semseg.train.main for one step of batch 1 on a tiny LiteFPN."""
+    """semseg.training.train.main for one step of batch 1 on a tiny LiteFPN."""
     # 64x64: the stride-32 stage keeps 2x2 pixels, which BatchNorm needs at batch size 1
     return main(TrainConfig(
         data=str(root), format=name, train_split=train_split, val_split=val_split,

@@ -23,8 +23,8 @@ def kitti_sample() -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """An untrained width-8 SalsaNext on a 64 x 256 range image, saved as a checkpoint."""
-    from semseg.checkpoint import ModelSpec, save_checkpoint
     from semseg.data.semantickitti import INFO
+    from semseg.hub.checkpoint import ModelSpec, save_checkpoint
 
     torch.manual_seed(0)
     spec = ModelSpec(arch="salsanext", info=INFO, in_channels=5, arch_kwargs={"width": 8},

@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from semseg.checkpoint import load_checkpoint
 from semseg.cli import main
 from semseg.data import semantickitti as kitti
+from semseg.hub.checkpoint import load_checkpoint
 from semseg.lidar.io import read_ply
 
 from .conftest import SCAN

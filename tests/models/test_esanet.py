@@ -1,5 +1,5 @@
 """ESANet two-branch fusion: depth reaches the output through its own branch, every parameter
-trains with 4 channels, and one real training step (semseg.train.main) of each fusion model
+trains with 4 channels, and one real training step (semseg.training.train.main) of each fusion model
 (early fusion, two-branch, two-branch + 3DGNN head) on the NYUv2 and official SUN RGB-D
 fixtures."""
 
@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semseg.checkpoint import load_model
-from semseg.config import TrainConfig
+from semseg.hub.checkpoint import load_model
 from semseg.models import create_model
-from semseg.train import main
+from semseg.training.config import TrainConfig
+from semseg.training.train import main
 
 
 def test_depth_enters_through_its_own_branch() -> None:
@@ -101,7 +101,8 @@ def test_one_optimizer_step_on_fixture(fmt: str, arch_kwargs: dict, graph_head: 
 ], ids=IDS)
 def test_train_main_writes_a_self_describing_checkpoint(
         fmt: str, arch_kwargs: dict, graph_head: str | None, tmp_path: Path) -> None:
-    """``semseg.train.main`` for one step (2-5 s each on an idle 2-core machine, 5x that under
+    """``semseg.training.train.main`` for one step (2-5 s each on an idle 2-core machine, 5x that
+    under
     load: checkpoints of two ResNet-18 branches with optimizer state); the optimizer-step test
     above covers every variant, so only the 3DGNN wiring runs in the fast suite."""
     train_split, val_split = _build(fmt, tmp_path / "data")

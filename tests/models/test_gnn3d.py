@@ -62,7 +62,7 @@ def test_graph_neighbours_are_3d_neighbours() -> None:
 
 
 def test_onnx_export_with_depth(tmp_path) -> None:
-    from semseg.export import export_onnx, onnx_parity
+    from semseg.export.onnx import export_onnx, onnx_parity
 
     torch.manual_seed(0)
     model = create_model("gnn3d", 3, 4, base="enet", k=8)
@@ -83,8 +83,8 @@ def test_depth_constants_match_nyuv2() -> None:
 
 def test_graph_head_option() -> None:
     from semseg.cli import build_parser
-    from semseg.config import TrainConfig
     from semseg.errors import ConfigError
+    from semseg.training.config import TrainConfig
 
     args = build_parser().parse_args(["train", "--arch", "esanet", "--graph-head", "knn3d"])
     assert args.graph_head == "knn3d"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from semseg.export import export_onnx, onnx_parity
+from semseg.export.onnx import export_onnx, onnx_parity
 from semseg.models import create_model
 from semseg.models.icnet import CascadeFeatureFusion, ICNet
 

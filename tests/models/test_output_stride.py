@@ -103,9 +103,9 @@ def test_pretrained_voc_weights_segment_the_same_at_every_output_stride() -> Non
     skdata = pytest.importorskip("skimage.data")
     from PIL import Image
 
-    from semseg.hub import pretrained_entry
+    from semseg.fileio.tflite import read_tflite
+    from semseg.hub.pretrained import pretrained_entry
     from semseg.models.tflite_import import load_tflite_weights
-    from semseg.tflite_reader import read_tflite
 
     torch.set_num_threads(1)
     entry = pretrained_entry("deeplabv3-mnv2-voc")

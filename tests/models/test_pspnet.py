@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from semseg.errors import ConfigError
-from semseg.export import export_onnx, onnx_parity
+from semseg.export.onnx import export_onnx, onnx_parity
 from semseg.models import create_model
 from semseg.models.layers import PyramidPoolingModule, adaptive_avg_pool2d_static
 from semseg.models.pspnet import PSPNet

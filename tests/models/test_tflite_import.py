@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 
 from semseg.errors import ModelError
-from semseg.hub import pretrained_entry
+from semseg.fileio.tflite import read_tflite
+from semseg.hub.pretrained import pretrained_entry
 from semseg.models import create_model
 from semseg.models.tflite_import import load_tflite_weights, tflite_scopes
-from semseg.tflite_reader import read_tflite
 
 skdata = pytest.importorskip("skimage.data")
 Interpreter = pytest.importorskip("ai_edge_litert.interpreter").Interpreter

@@ -79,7 +79,7 @@ def street_jpeg() -> bytes:
 @pytest.fixture(scope="session")
 def street_rgb() -> np.ndarray:
     """The same frame decoded the way ``semseg predict`` reads files."""
-    from semseg.imageio import read_image
+    from semseg.fileio.images import read_image
 
     return read_image(STREET)
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from semseg.serve.config import Limits
-from semseg.visualize import colorize
+from semseg.visualize.overlay import colorize
 
 SEGMENT_ERRORS = {"400", "413", "415", "422", "503", "504"}
 
@@ -249,8 +249,8 @@ def test_32_parallel_requests_all_answered_correctly(segmenters, street_rgb):
     import httpx
     import torch
 
-    from semseg.checkpoint import ModelSpec
-    from semseg.inference import Segmenter
+    from semseg.hub.checkpoint import ModelSpec
+    from semseg.inference.segmenter import Segmenter
     from semseg.serve.app import create_app
 
     torch.manual_seed(0)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from semseg.cli.args import add_device_argument, parse_device
 from semseg.errors import ConfigError
-from semseg.filetypes import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
+from semseg.fileio.filetypes import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
 from semseg.threads import add_threads_argument
 
-MODES = ("blur", "color", "image", "gray")  # same as semseg.background.MODES, kept torch-free
+MODES = ("blur", "color", "image", "gray")  # = inference.background.MODES, kept torch-free
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,11 +62,11 @@ def _destinations(inputs: list[Path], output: Path, mode: str) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Edit every input's background; print one line per output."""
-    from semseg.background import change_background
-    from semseg.imageio import read_image, save_image
-    from semseg.inference import Segmenter
+    from semseg.fileio.images import read_image, save_image
+    from semseg.inference.background import change_background
+    from semseg.inference.segmenter import Segmenter
     from semseg.threads import set_threads
-    from semseg.visualize import class_ids
+    from semseg.visualize.overlay import class_ids
 
     color, device = parse_color(args.color), parse_device(args.device)
     if args.mode == "image" and not args.image:

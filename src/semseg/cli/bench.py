@@ -87,8 +87,8 @@ def print_report(report: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, measure it, print a table or JSON."""
-    from semseg.benchmark import LoadedModel, benchmark
     from semseg.threads import set_threads
+    from semseg.tools.benchmark import LoadedModel, benchmark
 
     size, device = parse_size(args.size), parse_device(args.device)
     threads = set_threads(args.threads)
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                            warmup=args.warmup, iters=args.iters)
     text = json.dumps(report.to_dict(), indent=2)
     if args.output:
-        from semseg.imageio import atomic_write
+        from semseg.fileio.images import atomic_write
 
         atomic_write(args.output, lambda tmp: Path(tmp).write_text(text + "\n"))
     if args.json:

@@ -1,7 +1,7 @@
 """``semseg compare RUNS... -o report/``: one speed/accuracy table and plot from many results.
 
 Each RUN is a training run folder, a ``semseg eval --json`` report or a ``semseg bench --json``
-report; `semseg.report` merges them into one row per model and writes the files.
+report; `semseg.tools.report` merges them into one row per model and writes the files.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from semseg.report import BEGIN, END
+from semseg.tools.report import BEGIN, END
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect, then write benchmarks.md, benchmarks.json and speed_accuracy.png."""
-    from semseg.report import collect, write_report
+    from semseg.tools.report import collect, write_report
 
     rows = collect(args.runs)
     command = shlex.join(["semseg", "compare", *args.runs, "-o", args.output]

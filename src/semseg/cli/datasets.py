@@ -151,7 +151,7 @@ def run_info(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from semseg.errors import ConfigError
-    from semseg.imageio import save_image
+    from semseg.fileio.images import save_image
 
     module, info = _resolve(args.name)
     console = Console()

@@ -122,7 +122,7 @@ def save_confusion_png(matrix, classes, path: str) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from semseg.imageio import atomic_write
+    from semseg.fileio.images import atomic_write
 
     m = np.asarray(matrix, dtype=np.float64)
     norm = m / np.maximum(m.sum(1, keepdims=True), 1)
@@ -173,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from torch.utils.data import DataLoader
 
-    from semseg.evaluate import evaluate
-    from semseg.inference import InferenceOptions
+    from semseg.inference.segmenter import InferenceOptions
+    from semseg.metrics.evaluate import evaluate
     from semseg.threads import set_threads
 
     set_threads(args.threads)
@@ -182,11 +182,11 @@ def run(args: argparse.Namespace) -> int:
         from semseg.errors import ConfigError
 
         raise ConfigError("--map-predictions and --label-map are opposite directions; use one")
-    from semseg import loading
+    from semseg.hub import loading
 
     model, spec = loading.load(args.model, device=args.device)
     if args.runtime == "onnxruntime":  # the same network, exported and run by ONNX Runtime
-        from semseg.runtime import OnnxModel
+        from semseg.export.runtime import OnnxModel
 
         model = OnnxModel(model, spec, device=args.device)
     ds, data_info = _dataset(args, spec.info)
@@ -228,7 +228,7 @@ def write_report(head: dict, cm, bf, classes, tol: int | None, json_path: str | 
         report["boundary_f"] = bf.compute().mean
         report["boundary_tolerance_px"] = tol
     if json_path:
-        from semseg.imageio import atomic_write
+        from semseg.fileio.images import atomic_write
 
         atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
     if confusion_png:

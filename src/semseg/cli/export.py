@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     """Export, then optionally check parity; prints what the ONNX graph expects as input."""
     import torch
 
-    from semseg import loading
     from semseg.cli.args import parse_size
     from semseg.errors import ConfigError
-    from semseg.export import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_parity
+    from semseg.export.onnx import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_parity
+    from semseg.hub import loading
     from semseg.threads import set_threads
 
     if args.opset < 9:

@@ -66,7 +66,7 @@ def _threads(n: int) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """Train and save a forest."""
     from semseg.forest.model import ForestParams, train_forest
-    from semseg.mask_scores import split_dataset
+    from semseg.metrics.mask_scores import split_dataset
 
     _threads(args.threads)
     params = ForestParams(**{k: getattr(args, k) for k in vars(ForestParams())})
@@ -80,7 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _inputs(items: list[str]) -> list[Path]:
     from semseg.errors import InputFileError
-    from semseg.imageio import list_images
+    from semseg.fileio.images import list_images
 
     files: list[Path] = []
     for item in items:
@@ -98,8 +98,8 @@ def run_predict(args: argparse.Namespace) -> int:
     """Segment images into index masks."""
     import numpy as np
 
+    from semseg.fileio.images import read_image, save_image
     from semseg.forest.model import Forest
-    from semseg.imageio import read_image, save_image
 
     _threads(args.threads)
     forest = Forest.load(args.forest)
@@ -115,9 +115,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Score on a split; reports ms per frame too."""
+    from semseg.fileio.images import atomic_write
     from semseg.forest.model import Forest
-    from semseg.imageio import atomic_write
-    from semseg.mask_scores import score_masks, split_dataset
+    from semseg.metrics.mask_scores import score_masks, split_dataset
 
     _threads(args.threads)
     forest = Forest.load(args.forest)

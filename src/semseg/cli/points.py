@@ -63,7 +63,7 @@ def _data_args(p: argparse.ArgumentParser, split: str) -> None:
 
 def _write(path: str | None, report: dict) -> None:
     if path:
-        from semseg.imageio import atomic_write
+        from semseg.fileio.images import atomic_write
 
         atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
 
@@ -75,7 +75,7 @@ def _print(report: dict) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Write click sidecars for a split."""
-    from semseg.mask_scores import split_dataset
+    from semseg.metrics.mask_scores import split_dataset
     from semseg.points.clicks import simulate_split
 
     ds = split_dataset(args.data, args.format, args.split, args.palette)
@@ -89,7 +89,7 @@ def run_pseudo(args: argparse.Namespace) -> int:
     """Stage 2 of PCAMs, then score the pseudo-labels against the split's real masks."""
     import torch
 
-    from semseg.mask_scores import score_mask_folder, split_dataset
+    from semseg.metrics.mask_scores import score_mask_folder, split_dataset
     from semseg.points.data import PointDataset
     from semseg.points.pcams import AffinityParams, make_pseudo_labels
 
@@ -107,7 +107,7 @@ def run_pseudo(args: argparse.Namespace) -> int:
 
 def run_score(args: argparse.Namespace) -> int:
     """Score a folder of masks."""
-    from semseg.mask_scores import score_mask_folder
+    from semseg.metrics.mask_scores import score_mask_folder
 
     report = score_mask_folder(args.predictions, args.data, args.format, args.split, args.palette,
                                args.limit)

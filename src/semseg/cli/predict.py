@@ -15,7 +15,7 @@ from pathlib import Path
 
 from semseg.cli.args import add_device_argument, parse_device, parse_size
 from semseg.errors import ConfigError, InputFileError
-from semseg.filetypes import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from semseg.fileio.filetypes import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from semseg.threads import add_threads_argument
 
 IMAGE_SUFFIXES, VIDEO_SUFFIXES = IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
@@ -141,8 +141,8 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
 def validate_inputs(files: list[Path], videos: list[Path] | None = None) -> dict[Path, object]:
     """Decode every image and probe every video (``videos``: those read as videos, by default
     the video suffixes); also reject outputs that would collide."""
-    from semseg.imageio import read_image
-    from semseg.video import probe_video
+    from semseg.fileio.images import read_image
+    from semseg.fileio.video import probe_video
 
     if videos is None:
         videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
@@ -173,7 +173,7 @@ def _video_dest(output: Path, source: Path | int, single: bool) -> Path:
 def default_model_if_left_out(model: str, inputs: list[str]) -> tuple[str, list[str]]:
     """``semseg predict photo.jpg ...``: when the MODEL argument is an input (an image or video
     file, a folder, a glob pattern), the model is ``semseg.segment``'s default."""
-    from semseg.oneliner import DEFAULT_MODEL
+    from semseg.inference.oneliner import DEFAULT_MODEL
 
     path = Path(model)
     is_input = (path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
@@ -214,9 +214,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--temporal and --uncertainty cannot be combined")
     validate_inputs(files, videos)
 
-    from semseg.inference import Segmenter
+    from semseg.inference.segmenter import Segmenter
     from semseg.threads import set_threads
-    from semseg.visualize import class_ids
+    from semseg.visualize.overlay import class_ids
 
     set_threads(args.threads)
     segmenter = Segmenter.from_pretrained(args.model, device=args.device, runtime=args.runtime)
@@ -278,14 +278,14 @@ def _smoother(args: argparse.Namespace):
     """A fresh ``TemporalSmoother`` for one stream, or None without --temporal."""
     if not args.temporal:
         return None
-    from semseg.temporal import TemporalSmoother
+    from semseg.inference.temporal import TemporalSmoother
 
     return TemporalSmoother(args.temporal, alpha=args.temporal_alpha)
 
 
 def _predict_stream(segmenter, source: Path | int, dest: Path, args: argparse.Namespace,
                     opts: Options, kwargs: dict):
-    from semseg.video import probe_video, segment_video
+    from semseg.fileio.video import probe_video, segment_video
 
     # A container may report 0 frames (unknown): the bar then just counts.
     total = (probe_video(source).frames or None) if isinstance(source, Path) else args.max_frames
@@ -302,7 +302,7 @@ def _predict_stream(segmenter, source: Path | int, dest: Path, args: argparse.Na
 def _run_ray(args: argparse.Namespace, opts: Options, files: list[Path], videos: list[Path],
              output: Path) -> int:
     """``--engine ray``: images only; files that fail are named, the others are written."""
-    from semseg.ray_predict import predict_with_ray
+    from semseg.inference.ray_predict import predict_with_ray
 
     if videos or args.camera is not None:
         raise ConfigError("--engine ray segments images only; predict videos without it")

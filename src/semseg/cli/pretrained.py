@@ -24,7 +24,7 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from semseg import hub
+    from semseg.hub import pretrained as hub
 
     table = Table()
     for col in ("name", "dataset", "classes", "input", "weights"):
@@ -46,7 +46,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Resolve each name's weights (verifying sha256) and print where they are."""
-    from semseg import hub
+    from semseg.hub import pretrained as hub
 
     for name in args.names:
         hub.pretrained_entry(name)  # unknown names fail before any download

@@ -146,7 +146,7 @@ def apply_maps(values: np.ndarray, maps: list[tuple[str, np.ndarray]], path: Pat
 def read_ids(path: Path, maps: list[tuple[str, np.ndarray]], num_classes: int,
              allow_ignore: bool) -> np.ndarray:
     """A label PNG as (H, W) class ids after the value maps, checked against 0..K-1 (255)."""
-    from semseg.imageio import read_mask
+    from semseg.fileio.images import read_mask
 
     ids = apply_maps(read_mask(path), maps, path)
     bad = (ids >= num_classes) & ~((ids == IGNORE) & allow_ignore)
@@ -175,9 +175,9 @@ def run(args: argparse.Namespace) -> int:
     """Score every pair and report."""
     import torch
 
-    from semseg.boundary import BoundaryFScore
     from semseg.cli.eval import write_report
-    from semseg.metrics import ConfusionMatrix
+    from semseg.metrics.boundary import BoundaryFScore
+    from semseg.metrics.confusion import ConfusionMatrix
 
     classes = _classes(args)
     k = len(classes)

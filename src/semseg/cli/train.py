@@ -2,7 +2,8 @@
 
 The flags are generated from the dataclass (help text from each field's ``help``); a flag that
 is not given leaves the config file's value or the field's default. Values are converted to the
-field's type by ``semseg.config.make_config``, so ``--batch-size 8.5`` is a one-line error naming
+field's type by ``semseg.training.config.make_config``, so ``--batch-size 8.5`` is a one-line
+error naming
 the option, like the same value in a config file.
 """
 
@@ -15,8 +16,8 @@ import typing
 from typing import Any
 
 from semseg.cli.args import parse_device
-from semseg.config import TrainConfig
 from semseg.threads import add_threads_argument, set_threads
+from semseg.training.config import TrainConfig
 
 ALIASES = {  # older or shorter spellings that README, docs and scripts use
     "out_dir": ("-o",),
@@ -85,8 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the config and train."""
-    from semseg.config import make_config
-    from semseg.train import main
+    from semseg.training.config import make_config
+    from semseg.training.train import main
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     cfg = make_config(args.config, **overrides)
@@ -100,11 +101,11 @@ def run(args: argparse.Namespace) -> int:
 
         return run_train(cfg, resume=args.resume)
     if args.nproc is not None:
-        from semseg.distributed import launch
+        from semseg.training.distributed import launch
 
         return launch(cfg, args.nproc, resume=args.resume)
     summary = main(cfg, resume=args.resume)
-    from semseg.distributed import env_from_environ
+    from semseg.training.distributed import env_from_environ
 
     if not env_from_environ().is_main:  # under torchrun only rank 0 reports
         return 0

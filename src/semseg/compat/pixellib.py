@@ -30,13 +30,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from semseg.background import change_background
 from semseg.errors import ConfigError, ModelError
-from semseg.imageio import atomic_write, read_image, save_image
-from semseg.inference import Segmenter
-from semseg.loading import MODEL_SUFFIXES
-from semseg.result import SegmentationResult
-from semseg.visualize import overlay as tint
+from semseg.fileio.images import atomic_write, read_image, save_image
+from semseg.hub.loading import MODEL_SUFFIXES
+from semseg.inference.background import change_background
+from semseg.inference.result import SegmentationResult
+from semseg.inference.segmenter import Segmenter
+from semseg.visualize.overlay import overlay as tint
 
 PASCALVOC_MODEL = "deeplabv3-mnv2-voc"
 CITYSCAPES_MODEL = "espnetv2-cityscapes"
@@ -76,7 +76,7 @@ class _Engine:
     """Model loading, colour-order conversion and video loops shared by both classes."""
 
     def __init__(self, color_order: str, device: str, runtime: str = "torch") -> None:
-        from semseg.runtime import check_runtime
+        from semseg.export.runtime import check_runtime
 
         if color_order not in ("bgr", "rgb"):
             raise ConfigError(f"color_order must be 'bgr' or 'rgb', got {color_order!r}")

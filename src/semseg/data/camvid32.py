@@ -37,7 +37,7 @@ from semseg.data.dataset import (
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo
 from semseg.errors import DatasetLayoutError, InputFileError
-from semseg.imageio import list_images, read_mask
+from semseg.fileio.images import list_images, read_mask
 
 # (name, colour, 11-class name or None for ignored), in label_colors.txt order.
 COLORS = (

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from semseg.data.info import DatasetInfo
 from semseg.errors import DatasetLayoutError, InputFileError, LabelError
-from semseg.imageio import read_image, read_mask
+from semseg.fileio.images import read_image, read_mask
 
 INVALID = -1  # lookup-table value of a raw label the dataset does not define
 PairTransformFn = Callable[[np.ndarray, np.ndarray], tuple[torch.Tensor, torch.Tensor]]
@@ -160,7 +160,7 @@ def text_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
 
 def pair_by_stem(image_dir: Path, mask_dir: Path) -> tuple[list[Sample], list[str]]:
     """Pair images and masks with the same file stem; returns pairs and unpaired-file problems."""
-    from semseg.imageio import list_images
+    from semseg.fileio.images import list_images
 
     problems: list[str] = []
     images: dict[str, Path] = {}

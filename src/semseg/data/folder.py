@@ -30,7 +30,7 @@ from semseg.data.dataset import (
 from semseg.data.dataset import pair_by_stem as _pair
 from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
 from semseg.errors import ConfigError, DatasetLayoutError
-from semseg.imageio import read_mask
+from semseg.fileio.images import read_mask
 
 LAYOUT = "ROOT/images/[SPLIT/] and ROOT/masks/[SPLIT/] with matching file names"
 

@@ -41,7 +41,7 @@ from semseg.data.dataset import (
 from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
 from semseg.data.nyuv2 import RGBD_MEAN, RGBD_STD
 from semseg.errors import InputFileError
-from semseg.imageio import list_images, read_image
+from semseg.fileio.images import list_images, read_image
 
 # seg37list of SUNRGBD2Dseg.mat: the first 37 of the NYUv2 40 classes.
 CLASSES = (

@@ -34,10 +34,10 @@ from semseg.data.dataset import (
     layout_error,
     strict_dataset,
 )
+from semseg.data.geometry import Intrinsics
 from semseg.data.sunrgbd import CLASSES, INFO, LUT, read_rgbd
 from semseg.errors import InputFileError
-from semseg.geometry import Intrinsics
-from semseg.imageio import IMAGE_EXTENSIONS
+from semseg.fileio.images import IMAGE_EXTENSIONS
 
 LABEL_SETS = {"sunrgbd": INFO}
 SPLIT_FILE = Path("SUNRGBDtoolbox/traintestSUNRGBD/allsplit.mat")

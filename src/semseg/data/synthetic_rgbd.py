@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from semseg.data.geometry import NYU_DEPTH, Intrinsics
 from semseg.data.info import DatasetInfo
 from semseg.data.nyuv2 import RGBD_MEAN, RGBD_STD
-from semseg.geometry import NYU_DEPTH, Intrinsics
 
 CLASSES = ("wall", "floor", "ceiling", "table", "cabinet")
 WALL, FLOOR, CEILING, TABLE, CABINET = range(5)

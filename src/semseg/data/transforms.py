@@ -97,7 +97,7 @@ def eval_transform(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, t
     """Evaluation pair: the image as a (C, H, W) tensor of its own dtype (uint8 RGB; float32
     RGB-D), the (H, W) long mask, both at native size.
 
-    Normalization, resizing or padding and the resize back happen in ``semseg.inference``
+    Normalization, resizing or padding and the resize back happen in ``semseg.inference.segmenter``
     (``predict_logits``), the same code for training validation, ``semseg eval`` and
     ``Segmenter``; scores are computed at the mask's resolution.
     """

@@ -36,7 +36,7 @@ from semseg.data.dataset import (
 )
 from semseg.data.info import IGNORE_INDEX, DatasetInfo, default_palette
 from semseg.errors import DatasetLayoutError, InputFileError
-from semseg.imageio import read_mask
+from semseg.fileio.images import read_mask
 
 INFO = DatasetInfo(
     name="voc",

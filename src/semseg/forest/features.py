@@ -35,7 +35,7 @@ class CnnFeatures:
     def __init__(self, model: str, threads: int | None = None) -> None:
         import torch
 
-        from semseg.inference import Segmenter
+        from semseg.inference.segmenter import Segmenter
 
         if threads:
             torch.set_num_threads(threads)

@@ -104,7 +104,7 @@ class Forest:
 
     def save(self, path: str | Path) -> Path:
         """Write the forest as .npz (plain arrays + JSON header), atomically."""
-        from semseg.imageio import atomic_write
+        from semseg.fileio.images import atomic_write
 
         offsets = np.cumsum([0] + [len(t.left) for t in self.trees])
         header = {"format": FORMAT, "version": VERSION, "kind": self.kind,

@@ -48,8 +48,8 @@ def expand_scans(inputs: list[str]) -> list[Path]:
 
 def load_range_model(name_or_path: str, device: str = "cpu"):
     """(model, ModelSpec, RangeSpec) of a SemanticKITTI checkpoint; anything else raises."""
-    from semseg import loading
     from semseg.data.semantickitti import INFO
+    from semseg.hub import loading
     from semseg.lidar.train import RangeSpec
 
     hint = ("no pretrained LiDAR model ships (SemanticKITTI is 80 GB), train one with "
@@ -125,7 +125,7 @@ def run_eval(args: argparse.Namespace) -> int:
     console.print(f"mIoU {100 * scores.miou:.2f}  point acc {100 * scores.pixel_acc:.2f}  "
                   f"({scores.num_pixels:,} labelled points in {len(scans)} scans)")
     if args.json_path:
-        from semseg.imageio import atomic_write
+        from semseg.fileio.images import atomic_write
 
         report = {"model": args.model, "data": str(args.data), "split": args.split,
                   "scans": len(scans), "range_image": [rs.projection.height, rs.projection.width],

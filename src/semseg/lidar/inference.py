@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from semseg.inference.uncertainty import DROPOUT_TYPES
 from semseg.lidar.knn import knn_labels
 from semseg.lidar.projection import ProjectionConfig, RangeProjection, project
-from semseg.uncertainty import DROPOUT_TYPES
 
 
 @dataclass(frozen=True)

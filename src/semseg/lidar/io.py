@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semseg.imageio import atomic_write, save_image
+from semseg.fileio.images import atomic_write, save_image
 
 PLY_FIELDS = (("x", "<f4", "float"), ("y", "<f4", "float"), ("z", "<f4", "float"),
               ("remission", "<f4", "float"), ("red", "u1", "uchar"), ("green", "u1", "uchar"),
@@ -50,7 +50,7 @@ def read_ply(path: str | Path) -> np.ndarray:
 
 def range_png(range_image: np.ndarray, max_range: float = 80.0) -> np.ndarray:
     """(H, W, 3) RGB of ranges in metres (magma, near = dark); empty pixels black."""
-    from semseg.visualize import heatmap
+    from semseg.visualize.overlay import heatmap
 
     rgb = heatmap(np.sqrt(np.clip(range_image, 0, None)), math.sqrt(max_range))
     rgb[range_image < 0] = 0
@@ -66,7 +66,7 @@ def label_png(pixel_labels: np.ndarray, mask: np.ndarray, palette: np.ndarray) -
 
 def uncertainty_png(values: np.ndarray, mask: np.ndarray, vmax: float) -> np.ndarray:
     """(H, W, 3) magma heat map of an uncertainty map in [0, vmax]; empty pixels black."""
-    from semseg.visualize import heatmap
+    from semseg.visualize.overlay import heatmap
 
     rgb = heatmap(values, vmax)
     rgb[~mask] = 0

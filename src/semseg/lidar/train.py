@@ -25,14 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from semseg.checkpoint import ModelSpec, save_checkpoint
-from semseg.config import TrainConfig
 from semseg.data import semantickitti as kitti
+from semseg.hub.checkpoint import ModelSpec, save_checkpoint
 from semseg.lidar.augment import augment_scan
 from semseg.lidar.inference import predict_scan
 from semseg.lidar.projection import ProjectionConfig, project, project_labels
-from semseg.lovasz import lovasz_softmax
-from semseg.metrics import ConfusionMatrix
+from semseg.metrics.confusion import ConfusionMatrix
+from semseg.training.config import TrainConfig
+from semseg.training.lovasz import lovasz_softmax
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,12 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer, scheduler,
 
 
 def _setup(cfg: TrainConfig):
-    from semseg.train import build_optimizer, build_scheduler, resolve_device, seed_everything
+    from semseg.training.train import (
+        build_optimizer,
+        build_scheduler,
+        resolve_device,
+        seed_everything,
+    )
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

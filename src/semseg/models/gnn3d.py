@@ -2,7 +2,7 @@
 Segmentation", ICCV 2017) on top of any registered model.
 
 The pixels of a coarse map (input / ``stride``) are back-projected to 3D with the depth channel
-and the camera focal lengths (semseg.geometry), joined to their ``k`` nearest neighbours in 3D,
+and the camera focal lengths (semseg.data.geometry), joined to their ``k`` nearest neighbours in 3D,
 and a recurrent GNN runs ``steps`` times: message ``m_v = mean_{u in N(v)} MLP(h_u)``, update
 ``h_v = GRU(h_v, m_v)``. A classifier on ``[h_0; h_T]`` gives a correction that is upsampled and
 added to the unary network's logits. Differences from the paper, on purpose:
@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semseg.data.geometry import NYU_DEPTH, Intrinsics, backproject_torch
 from semseg.errors import ModelError
-from semseg.geometry import NYU_DEPTH, Intrinsics, backproject_torch
 from semseg.models.registry import create_model, register_model
 
 # Channel 3 of semseg's RGB-D input is normalized depth: (metres / 10 - mean) / std, with

@@ -9,7 +9,7 @@ learned upsampling weights), then apply 3x3 conv-BN-ReLU; the last conv of each 
 reduces the width to the next stage's, and a final 3x3 conv scores the classes.
 Bayesian SegNet adds dropout (p=0.5) after the three deepest encoder stages (after pool3, pool4,
 pool5) and after the three deepest decoder stages (their last conv), the paper's best
-"Central Enc-Dec" variant; run it with ``semseg.uncertainty.mc_dropout_predict``.
+"Central Enc-Dec" variant; run it with ``semseg.inference.uncertainty.mc_dropout_predict``.
 
 Differences from the papers: inputs of any size are zero-padded to a multiple of 32 and the
 logits cropped back (the papers' Caffe pooling rounds odd sizes up instead);

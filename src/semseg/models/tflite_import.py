@@ -1,7 +1,7 @@
 """Loading TensorFlow Lite models into semseg's own modules, by TensorFlow scope name.
 
 Each architecture lists its convolutions with the TensorFlow scope that trained them
-(``tflite_scopes``); the weights of the ``.tflite`` graph are dequantized (semseg.tflite_reader)
+(``tflite_scopes``); the weights of the ``.tflite`` graph are dequantized (semseg.fileio.tflite)
 and copied in. The graphs have batch norm folded into each conv: the folded bias goes into the
 module's BatchNorm as its bias, with identity statistics (mean 0, variance 1 - eps, weight 1),
 so the converted module computes the same function and still trains like the original.
@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from semseg.errors import ModelError
+from semseg.fileio.tflite import TFLiteGraph
 from semseg.models.backbones.mobilenet_edgetpu import MobileNetEdgeTPU
 from semseg.models.backbones.mobilenetv2 import MobileNetV2
 from semseg.models.deeplabv3_mobile import DeepLabV3Mobile
 from semseg.models.mobile_blocks import MobileBlock
 from semseg.models.mosaic import Mosaic
-from semseg.tflite_reader import TFLiteGraph
 
 Layer = tuple[str, nn.Sequential]  # (TensorFlow scope, Sequential starting with its Conv2d)
 SPP = "spatial_pyramid_pooling_multikernel_conv"

@@ -79,7 +79,7 @@ def simulate_clicks(mask: np.ndarray, protocol: str, num_classes: int, seed: int
 def write_sidecar(path: str | Path, clicks: list[Click], shape: tuple[int, int],
                   classes: list[str], protocol: str, image: str = "") -> Path:
     """Write one image's clicks as JSON (atomically)."""
-    from semseg.imageio import atomic_write
+    from semseg.fileio.images import atomic_write
 
     doc = {"format": FORMAT, "version": VERSION, "image": image, "height": int(shape[0]),
            "width": int(shape[1]), "classes": list(classes), "protocol": protocol,

@@ -106,7 +106,7 @@ def with_masks(source, mask_dir: str | Path, limit: int | None = None):
 
     from semseg.data.dataset import Sample, identity_lut
     from semseg.errors import InputFileError
-    from semseg.imageio import read_mask
+    from semseg.fileio.images import read_mask
 
     folder = Path(mask_dir)
     samples = [Sample(s.image, folder / f"{s.image.stem}.png", s.depth)

@@ -126,7 +126,7 @@ class CamModel:
     """A stage-1 network: CAM logits (its 1x1 classifier's output) and that layer's input."""
 
     def __init__(self, model: str) -> None:
-        from semseg.inference import Segmenter
+        from semseg.inference.segmenter import Segmenter
 
         self.segmenter = Segmenter.from_pretrained(model)
         self.head = getattr(self.segmenter.model, "classifier", None)
@@ -192,7 +192,7 @@ def make_pseudo_labels(cam_model: str, points_ds, out_dir: str | Path, params: A
                        limit: int | None = None,
                        progress: Callable[[str], None] = lambda m: None) -> dict[str, float]:
     """Write ``<stem>.png`` pseudo-labels for the first ``limit`` images of a ``PointDataset``."""
-    from semseg.imageio import save_image
+    from semseg.fileio.images import save_image
 
     model = CamModel(cam_model)
     n = min(limit or len(points_ds), len(points_ds))

@@ -1,4 +1,5 @@
-"""``semseg serve``: an HTTP service and a one-page web UI over ``semseg.inference.Segmenter``.
+"""``semseg serve``: an HTTP service and a one-page web UI over
+``semseg.inference.segmenter.Segmenter``.
 
 Needs the ``serve`` extra (``pip install semseg[serve]``: FastAPI, uvicorn, python-multipart).
 Modules: ``config`` holds the per-request ``Limits``; ``limits`` checks uploads before decoding;

@@ -1,7 +1,7 @@
 """The FastAPI application: ``/v1/segment``, ``/v1/models``, health, metrics and the web page.
 
 Every image goes through the one inference path, ``Segmenter.predict``, on a worker of an
-``InferencePool``; overlays, colour and index masks come from ``semseg.visualize`` and
+``InferencePool``; overlays, colour and index masks come from ``semseg.visualize.overlay`` and
 ``SegmentationResult``. Clients pick a model only by a name the operator loaded; no request names
 a file. Every error is JSON ``{"detail": "..."}`` with the status listed in the OpenAPI schema.
 
@@ -32,8 +32,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semseg import __version__
 from semseg.errors import ConfigError, SemsegError
-from semseg.inference import Segmenter
-from semseg.loading import MODEL_SUFFIXES
+from semseg.hub.loading import MODEL_SUFFIXES
+from semseg.inference.segmenter import Segmenter
 from semseg.serve.config import DEFAULT_QUEUE, Limits
 from semseg.serve.limits import ACCEPTED, RejectedUpload, decode, open_checked
 from semseg.serve.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
@@ -43,7 +43,7 @@ from semseg.serve.middleware import (
     TimeoutMiddleware,
 )
 from semseg.serve.pool import Busy, InferencePool
-from semseg.visualize import class_ids, legend_entries, mask_image
+from semseg.visualize.overlay import class_ids, legend_entries, mask_image
 
 log = logging.getLogger("semseg.serve")
 Format = Literal["json", "mask", "color", "overlay"]

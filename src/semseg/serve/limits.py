@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from semseg.errors import SemsegError
-from semseg.imageio import image_to_rgb
+from semseg.fileio.images import image_to_rgb
 from semseg.serve.config import Limits
 
 # (format name for Image.open, magic bytes at offset 0); WebP is checked separately (RIFF....WEBP).

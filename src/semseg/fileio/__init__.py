@@ -1,0 +1,1 @@
+"""File formats: images (atomic writes), file-type sniffing, video, TFLite flatbuffers."""

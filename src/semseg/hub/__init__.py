@@ -1,0 +1,1 @@
+"""Self-describing checkpoints, fp16 safetensors releases, named pretrained models."""

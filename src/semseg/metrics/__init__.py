@@ -1,0 +1,1 @@
+"""Confusion-matrix scores, boundary F / boundary IoU, the evaluation loop."""

@@ -1,0 +1,1 @@
+"""Benchmarks (params, GFLOPs, latency, memory) and comparison reports."""

@@ -1,0 +1,1 @@
+"""TrainConfig, the training loop, losses, logs, transfer init, data parallelism."""

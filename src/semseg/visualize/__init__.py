@@ -1,0 +1,1 @@
+"""Colour masks, overlays with legends, heat maps."""

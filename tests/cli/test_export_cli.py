@@ -1,0 +1,69 @@
+"""``semseg export``: an ONNX file whose ONNX Runtime output matches eager PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from semseg.cli import main
+from semseg.data.camvid import INFO as CAMVID
+from semseg.hub.checkpoint import ModelSpec, load_model, save_checkpoint
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path: Path) -> Path:
+    """A trained-looking U-Net (width 8) checkpoint whose spec fixes the input at 32x48."""
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="unet", info=CAMVID, arch_kwargs={"base_width": 8},
+                     input_size=(32, 48))
+    return save_checkpoint(tmp_path / "run" / "best.pt", spec.build(), spec, epoch=1)
+
+
+def test_export_matches_eager_within_tolerance(tiny_checkpoint: Path, tmp_path: Path,
+                                               capsys) -> None:
+    onnx_path = tmp_path / "out" / "model.onnx"
+    code = main(["export", str(tiny_checkpoint), "-o", str(onnx_path), "--size", "64x96",
+                 "--check"])
+    out = capsys.readouterr().out
+    assert code == 0 and "parity: max |eager - onnxruntime|" in out and "(ok" in out
+    assert "mean [0.485, 0.456, 0.406]" in out and "sky, building" in out
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    assert inp.name == "image" and inp.shape[1:] == [3, 64, 96]
+    x = torch.randn(3, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    (got,) = session.run(None, {"image": x.numpy()})
+    model, _, _ = load_model(tiny_checkpoint)
+    with torch.inference_mode():
+        expected = model(x).numpy()  # (3, 11, 64, 96)
+    assert got.shape == expected.shape == (3, 11, 64, 96)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+
+
+def test_size_defaults_to_the_models_input_size(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    onnx_path = tmp_path / "model.onnx"
+    assert main(["export", str(tiny_checkpoint), "-o", str(onnx_path)]) == 0
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[2:] == [32, 48]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "nope", "-o", "m.onnx"], "unknown model 'nope'"),
+        (["export", "enet", "-o", "m.onnx", "--size", "64*96"], "bad --size '64*96'"),
+        (["export", "enet", "-o", "m.onnx", "--opset", "5"], "bad --opset 5"),
+        (["export", "missing/best.pt", "-o", "m.onnx"], "model file not found"),
+    ],
+)
+def test_errors_exit_2_with_one_line(capsys, tmp_path: Path, monkeypatch, args: list[str],
+                                     message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("semseg export: error:") and message in err
+    assert not (tmp_path / "m.onnx").exists()
