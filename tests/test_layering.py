@@ -181,3 +181,13 @@ def test_library_does_not_import_benchmarks(graph):
     bad = sorted(f"{src} imports {dst}" for src, targets in graph.items() for dst in targets
                  if dst.split(".")[0] == "benchmarks" or dst.startswith("benchmarks_"))
     assert not bad, "\n".join(bad)
+
+
+def test_readme_layout_table_lists_every_folder():
+    readme = (SRC.parent / "README.md").read_text()
+    table = readme[readme.index("## Layout"):]
+    folders = sorted(p.name for p in PACKAGE.iterdir()
+                     if p.is_dir() and not p.name.startswith("__"))
+    missing = [f for f in folders if f"{f}/`" not in table]
+    assert not missing, f"README layout table lacks {missing}"
+    assert set(LAYERS) - {""} >= {f for f in folders if (PACKAGE / f / "__init__.py").exists()}
