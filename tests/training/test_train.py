@@ -196,3 +196,20 @@ def test_config_loss_reaches_the_criterion_and_trains(camvid_root: Path, tmp_pat
     assert summary["finished"]
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["loss"] == "ce+0.5*lovasz"
+
+
+def test_train_split_joins_splits_for_the_release_protocol(camvid_root: Path, tmp_path: Path):
+    from semseg.data.camvid import dataset as camvid_dataset
+    from semseg.errors import ConfigError
+
+    joined, _, _ = build_datasets(tiny_config(camvid_root, tmp_path, train_split="train+val",
+                                              limit_train=None))
+    train, val = camvid_dataset(camvid_root, "train"), camvid_dataset(camvid_root, "val")
+    assert len(joined) == len(train) + len(val) == 468
+    image, mask = joined.load(len(train))  # the first val frame, untransformed
+    want_image, want_mask = val.load(0)
+    assert np.array_equal(image, want_image) and np.array_equal(mask, want_mask)
+    assert joined.load(len(train) - 1)[1].shape == train.load(len(train) - 1)[1].shape
+    assert joined.transform is not None and joined[len(train)][0].shape == (3, 64, 96)
+    with pytest.raises(ConfigError, match="'nope' not found"):
+        build_datasets(tiny_config(camvid_root, tmp_path, train_split="train+nope"))

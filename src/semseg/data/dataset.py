@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from semseg.data.info import DatasetInfo
 from semseg.errors import DatasetLayoutError, InputFileError, LabelError
@@ -178,6 +178,21 @@ def pair_by_stem(image_dir: Path, mask_dir: Path) -> tuple[list[Sample], list[st
     pairs = [Sample(images[s], masks[s]) for s in sorted(images.keys() & masks.keys())]
     return pairs, sorted(problems)
 
+
+
+class JoinedSplits(ConcatDataset):
+    """Several splits trained on as one (``train_split: train+val``), sharing one transform;
+    ``load(i)`` (the untransformed pair, used for class weights) reaches the right split."""
+
+    def __init__(self, datasets: list[SegmentationDataset]):
+        super().__init__(datasets)
+        self.transform = datasets[0].transform
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """The i-th (image, mask) pair of the joined splits, before transforms."""
+        part = next(k for k, end in enumerate(self.cumulative_sizes) if i < end)
+        start = self.cumulative_sizes[part - 1] if part else 0
+        return self.datasets[part].load(i - start)
 
 @dataclass(frozen=True)
 class SplitSource:

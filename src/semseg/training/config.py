@@ -32,7 +32,7 @@ class TrainConfig:
     data: str = _opt("../shared/data/camvid", "dataset root")
     format: str = _opt("camvid", "dataset format, e.g. camvid or folder (see semseg.data.FORMATS)")
     palette: str | None = _opt(None, "folder format: palette file or built-in dataset name")
-    train_split: str = _opt("train", "split to train on")
+    train_split: str = _opt("train", "split to train on; several joined by +, e.g. train+val")
     val_split: str = _opt("val", "split to validate on")
     limit_train: int | None = _opt(None, "use only the first N training images (overfit tests)")
     limit_val: int | None = _opt(None, "use only the first N validation images")

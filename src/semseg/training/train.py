@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from semseg.data import DatasetInfo, get_format
+from semseg.data.dataset import JoinedSplits
 from semseg.data.transforms import check_size, eval_transform, train_transform
 from semseg.device import resolve_device
 from semseg.errors import ConfigError, TrainingError
@@ -57,17 +58,22 @@ def build_datasets(cfg: TrainConfig):
     """Training and validation datasets with their transforms, and the dataset info."""
     fmt = get_format(cfg.format)
     sources = {s.split: s for s in fmt.splits(cfg.data, palette=cfg.palette)}
-    for split in (cfg.train_split, cfg.val_split):
+    train_splits = cfg.train_split.split("+")  # "train+val": the release protocol
+    for split in (*train_splits, cfg.val_split):
         if split not in sources:
             raise ConfigError(f"{cfg.data}: split {split!r} not found; have {list(sources)}")
-    info = sources[cfg.train_split].info
-    source = sources[cfg.train_split]
-    if cfg.train_masks:
-        from semseg.points.data import with_masks
+    info = sources[train_splits[0]].info
+    tf = train_transform(
+        info, cfg.crop_size, cfg.scale_range, hflip=cfg.hflip, color_jitter=cfg.color_jitter)
+    parts = []
+    for split in train_splits:
+        source = sources[split]
+        if cfg.train_masks:
+            from semseg.points.data import with_masks
 
-        source = with_masks(source, cfg.train_masks, cfg.limit_train)
-    train = source.dataset(train_transform(
-        info, cfg.crop_size, cfg.scale_range, hflip=cfg.hflip, color_jitter=cfg.color_jitter))
+            source = with_masks(source, cfg.train_masks, cfg.limit_train)
+        parts.append(source.dataset(tf))
+    train = parts[0] if len(parts) == 1 else JoinedSplits(parts)
     if cfg.supervision == "points":
         from semseg.points.data import PointDataset
 
