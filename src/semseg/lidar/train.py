@@ -112,7 +112,20 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer, scheduler,
     return total / max(steps, 1)
 
 
-def _setup(cfg: TrainConfig):
+@dataclass
+class ScanRun:
+    """What a LiDAR run trains with (``_setup``): scans of both splits, model and optimiser."""
+
+    device: torch.device
+    train: list
+    val: list
+    spec: ModelSpec
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+
+
+def _setup(cfg: TrainConfig) -> ScanRun:
     from semseg.training.train import (
         build_optimizer,
         build_scheduler,
@@ -131,13 +144,16 @@ def _setup(cfg: TrainConfig):
     model = spec.build().to(device)
     steps = min(max(len(train) // cfg.batch_size, 1), cfg.steps_per_epoch or 10**9)
     optimizer = build_optimizer(cfg, model)
-    return device, train, val, spec, model, optimizer, build_scheduler(cfg, optimizer, steps)
+    return ScanRun(device, train, val, spec, model, optimizer,
+                   build_scheduler(cfg, optimizer, steps))
 
 
 def main(cfg: TrainConfig) -> dict[str, Any]:
     """Train on ``cfg.train_split`` scans, score ``cfg.val_split`` point-wise; writes best.pt,
     last.pt and log.jsonl under ``cfg.out_dir``."""
-    device, train, val, spec, model, optimizer, scheduler = _setup(cfg)
+    run = _setup(cfg)
+    device, train, val, spec, model = run.device, run.train, run.val, run.spec, run.model
+    optimizer, scheduler = run.optimizer, run.scheduler
     rs = RangeSpec.from_model_spec(spec)
     weight = None
     if cfg.class_weighting != "none":
