@@ -1,4 +1,5 @@
-"""One ``HxW`` parser and one ``--device`` option for every command (semseg.cli.args)."""
+"""Shared options of the commands (semseg.cli.args): one ``HxW`` parser, ``--device``,
+the dataset options and ``--runtime``."""
 
 from __future__ import annotations
 
@@ -70,3 +71,28 @@ def test_bad_device_fails_first_with_one_line(capsys, args: list[str]) -> None:
     err = capsys.readouterr().err.strip()
     assert err == (f"semseg {args[0]}: error: --device 'cuda:x': expected auto, cpu, cuda or "
                    "cuda:N")
+
+
+def test_dataset_options_are_shared() -> None:
+    """eval, forest eval/train and points pseudo/score read --data/--format/--palette/--split
+    alike (cli.args.add_data_args); only the --split default differs."""
+    parser = build_parser()
+    commands = {("eval", "model.pt"): "val", ("forest", "eval", "f.npz"): "val",
+                ("forest", "train", "-o", "f.npz"): "train", ("points", "score", "masks"): "val",
+                ("points", "pseudo", "m.pt", "-o", "out"): "train"}
+    for words, split in commands.items():
+        args = parser.parse_args([*words, "--data", "root"])
+        assert (args.data, args.format, args.palette, args.split) == ("root", "camvid", None, split)
+        args = parser.parse_args([*words, "--data", "r", "--format", "folder", "--palette", "voc",
+                                  "--split", "test"])
+        assert (args.data, args.format, args.palette, args.split) == ("r", "folder", "voc", "test")
+
+
+@pytest.mark.parametrize("command", [["eval", "m.pt", "--data", "r"], ["predict", "m", "x.png",
+                                     "-o", "out"], ["background", "m", "x.png", "-o", "o.png"]])
+def test_runtime_option_is_shared(command: list[str]) -> None:
+    parser = build_parser()
+    assert parser.parse_args(command).runtime == "torch"
+    assert parser.parse_args([*command, "--runtime", "onnxruntime"]).runtime == "onnxruntime"
+    with pytest.raises(SystemExit):
+        parser.parse_args([*command, "--runtime", "tflite"])

@@ -1,4 +1,5 @@
-"""Options shared by the commands: image sizes (``HxW``) and ``--device``.
+"""Options shared by the commands: dataset flags, image sizes (``HxW``), ``--device`` and
+``--runtime``.
 
 Parsers keep these options as text; ``run`` converts them with ``parse_size`` / ``parse_device``,
 so a bad value is a one-line ``ConfigError`` naming the option (exit code 2), like every other
@@ -40,3 +41,21 @@ def parse_device(text: str, option: str = "--device") -> str:
     """The device ``text`` names, resolved ('auto' -> 'cuda' or 'cpu'); a name that is not
     auto/cpu/cuda/cuda:N, or CUDA on a machine without it, raises ``ConfigError``."""
     return str(resolve_device(text, what=option))
+
+
+def add_data_args(parser: argparse.ArgumentParser, split: str = "val",
+                  split_help: str = "split") -> None:
+    """Add ``--data`` (required), ``--format``, ``--palette`` and ``--split`` (default
+    ``split``), the dataset options of every command that reads a split."""
+    parser.add_argument("--data", required=True, help="dataset root")
+    parser.add_argument("--format", default="camvid", help="dataset format (default camvid)")
+    parser.add_argument("--palette", help="palette file or dataset name (folder format)")
+    parser.add_argument("--split", default=split, help=f"{split_help} (default {split})")
+
+
+def add_runtime_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--runtime`` (torch | onnxruntime, default torch) for the commands that run one
+    model: eager PyTorch or its cached ONNX export under ONNX Runtime."""
+    parser.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
+                        help="run the network in eager PyTorch or as its cached ONNX export "
+                        "under ONNX Runtime (default torch)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from semseg.cli.args import add_device_argument, parse_device
+from semseg.cli.args import add_device_argument, add_runtime_argument, parse_device
 from semseg.errors import ConfigError
 from semseg.fileio.filetypes import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
 from semseg.threads import add_threads_argument
@@ -35,9 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="soften the cut with a Gaussian of this sigma (pixels)")
     add_device_argument(p)
     add_threads_argument(p)
-    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
-                   help="run the network in eager PyTorch or as its cached ONNX export under "
-                        "ONNX Runtime (default torch)")
+    add_runtime_argument(p)
     p.set_defaults(func=run)
 
 

@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from semseg.cli.args import add_device_argument, parse_device, parse_size
+from semseg.cli.args import (
+    add_data_args,
+    add_device_argument,
+    add_runtime_argument,
+    parse_device,
+    parse_size,
+)
 from semseg.threads import add_threads_argument
 
 
@@ -23,10 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``semseg eval``."""
     p = sub.add_parser("eval", help="evaluate a checkpoint or pretrained model on a dataset split")
     p.add_argument("model", help="checkpoint (.pt/.safetensors) or pretrained name, e.g. default")
-    p.add_argument("--data", required=True, help="dataset root")
-    p.add_argument("--format", default="camvid", help="dataset format (default camvid)")
-    p.add_argument("--palette", help="palette file or dataset name (folder format)")
-    p.add_argument("--split", default="val", help="split to evaluate (default val)")
+    add_data_args(p, "val", "split to evaluate")
     p.add_argument("--tta", action="store_true", help="average with the horizontal flip")
     p.add_argument("--scales", type=_scales, default=(1.0,),
                    help="multi-scale TTA, e.g. 0.75,1,1.25")
@@ -48,9 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "on CamVid)")
     add_device_argument(p)
     add_threads_argument(p)
-    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
-                   help="run the network in eager PyTorch or as its cached ONNX export under "
-                        "ONNX Runtime (default torch)")
+    add_runtime_argument(p)
     p.add_argument("--json", dest="json_path", help="write the full report as JSON here")
     p.add_argument("--confusion-png", help="write the row-normalized confusion matrix PNG here")
     p.set_defaults(func=run)

@@ -12,6 +12,8 @@ import json
 import time
 from pathlib import Path
 
+from semseg.cli.args import add_data_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``semseg forest`` with train / predict / eval."""
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     t = verbs.add_parser("train", help="train a forest on a dataset split")
     t.add_argument("--kind", choices=KINDS, default="learned")
-    _data_args(t, "train")
+    add_data_args(t, "train")
     defaults = ForestParams()
     for name, value in vars(defaults).items():
         t.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
@@ -40,19 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=run_predict)
     e = verbs.add_parser("eval", help="score a forest on a split (mIoU, pixel acc, boundary F)")
     e.add_argument("forest", help="forest file (.npz)")
-    _data_args(e, "val")
+    add_data_args(e, "val")
     e.add_argument("--limit", type=int, help="only the first N images")
     e.add_argument("--smooth", type=int, default=0, help="edge-aware smoothing iterations")
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--json", dest="json_path", help="write the report as JSON here")
     e.set_defaults(func=run_eval)
-
-
-def _data_args(p: argparse.ArgumentParser, split: str) -> None:
-    p.add_argument("--data", required=True, help="dataset root")
-    p.add_argument("--format", default="camvid", help="dataset format (default camvid)")
-    p.add_argument("--palette", help="palette file or dataset name (folder format)")
-    p.add_argument("--split", default=split, help=f"split (default {split})")
 
 
 def _threads(n: int) -> None:

@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from semseg.cli.args import add_data_args
+
 PROTOCOLS = ("1-per-class", "all-instances", "n-per-class")
 
 
@@ -22,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("points", help="point supervision: clicks, PCAMs pseudo-labels, scoring")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     s = verbs.add_parser("simulate", help="write <stem>.json clicks simulated from the masks")
-    _data_args(s, "train")
+    add_data_args(s, "train")
     s.add_argument("--protocol", choices=PROTOCOLS, default="1-per-class")
     s.add_argument("--n", type=int, default=3, help="n-per-class: clicks per class")
     s.add_argument("--min-area", type=int, default=16,
@@ -32,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=run_simulate)
     q = verbs.add_parser("pseudo", help="PCAMs stage 2: pseudo-label masks from a point-CAM model")
     q.add_argument("model", help="stage-1 checkpoint (semseg train --point-loss pcam)")
-    _data_args(q, "train")
+    add_data_args(q, "train")
     q.add_argument("--clicks", help="folder of <stem>.json clicks (default: simulated)")
     q.add_argument("--click-protocol", choices=PROTOCOLS, default="1-per-class")
     q.add_argument("--limit", type=int, help="only the first N images")
@@ -48,17 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run_pseudo)
     c = verbs.add_parser("score", help="score a folder of <stem>.png masks against a split")
     c.add_argument("predictions", help="folder of <stem>.png index masks")
-    _data_args(c, "val")
+    add_data_args(c, "val")
     c.add_argument("--limit", type=int, help="only the first N images")
     c.add_argument("--json", dest="json_path", help="write the report as JSON here")
     c.set_defaults(func=run_score)
-
-
-def _data_args(p: argparse.ArgumentParser, split: str) -> None:
-    p.add_argument("--data", required=True, help="dataset root")
-    p.add_argument("--format", default="camvid", help="dataset format (default camvid)")
-    p.add_argument("--palette", help="palette file or dataset name (folder format)")
-    p.add_argument("--split", default=split, help=f"split (default {split})")
 
 
 def _write(path: str | None, report: dict) -> None:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from semseg.cli.args import add_device_argument, parse_device, parse_size
+from semseg.cli.args import add_device_argument, add_runtime_argument, parse_device, parse_size
 from semseg.errors import ConfigError, InputFileError
 from semseg.fileio.filetypes import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from semseg.threads import add_threads_argument
@@ -54,9 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", metavar="NAME,...", help="overlay only these classes")
     add_device_argument(p)
     add_threads_argument(p)
-    p.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch",
-                   help="run the network in eager PyTorch or as its cached ONNX export under "
-                        "ONNX Runtime (default torch)")
+    add_runtime_argument(p)
     p.add_argument("--batch-size", type=int, default=4, metavar="N", help="images per forward")
     p.add_argument("--camera", type=int, metavar="INDEX", help="read frames from this webcam")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop a camera after N frames")

@@ -30,6 +30,8 @@ from semseg.models.layers import ConvBNAct, pad_to_multiple, resize_to
 from semseg.models.registry import register_model
 
 RESIDUAL_CH = 32
+PAPER = ("Pohlen et al., Full-Resolution Residual Networks for Semantic Segmentation in Street "
+         "Scenes, CVPR 2017")
 # (units, channels) per pooling-stream scale; scale doubles per encoder stage, halves per decoder.
 FRRN_A = {
     "encoder": ((3, 96), (4, 192), (2, 384), (2, 384)),
@@ -123,8 +125,7 @@ class FRRN(nn.Module):
 
 @register_model(
     "frrn_a",
-    paper="Pohlen et al., Full-Resolution Residual Networks for Semantic Segmentation in Street "
-    "Scenes, CVPR 2017",
+    paper=PAPER,
     note="FRRN A (pooling stream down to 1/16). Parameter count not re-checked against the "
     "paper (17.7M is the figure quoted for FRRN A); ours is 17.71M at 19 classes.",
 )
@@ -135,8 +136,7 @@ def frrn_a(num_classes: int, in_channels: int = 3) -> FRRN:
 
 @register_model(
     "frrn_b",
-    paper="Pohlen et al., Full-Resolution Residual Networks for Semantic Segmentation in Street "
-    "Scenes, CVPR 2017",
+    paper=PAPER,
     note="FRRN B (one more pooling level, 1/32), the paper's Cityscapes model (71.8% test IoU). "
     "Parameter count not re-checked against the paper; ours is 24.72M at 19 classes.",
 )

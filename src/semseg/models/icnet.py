@@ -34,7 +34,6 @@ from torch import nn
 from semseg.models.layers import (
     ConvBNAct,
     adaptive_avg_pool2d_static,
-    check_output_stride,
     pad_to_multiple,
     resize_to,
 )
@@ -72,8 +71,7 @@ class ICNet(nn.Module):
         output_stride: int = 8,
     ) -> None:
         super().__init__()
-        check_output_stride(output_stride, "ICNet")
-        enc = dilated_resnet(backbone, in_channels, output_stride)
+        enc = dilated_resnet(backbone, in_channels, output_stride, "ICNet")
         self.pad_multiple = 4 * output_stride  # the low branch's stride on the full image
         # Medium branch: stem .. first block of layer2 (1/8 of its 1/2-res input = 1/16).
         self.medium = nn.Sequential(enc.stem, enc.maxpool, enc.layer1, enc.layer2[0])

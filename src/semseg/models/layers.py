@@ -21,6 +21,18 @@ def check_output_stride(output_stride: int, model: str) -> int:
     return output_stride
 
 
+def init_conv_bn(model: nn.Module) -> None:
+    """He (Kaiming-normal, fan_out, ReLU gain) init of every conv weight; BN weight 1, bias 0.
+
+    The initialisation of the ResNet, Xception and MobileNetV2 trunks trained from scratch."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class ConvBNAct(nn.Sequential):
     """Conv2d -> BatchNorm2d -> activation ("same" padding for odd kernels)."""
 

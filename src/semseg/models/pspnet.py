@@ -39,11 +39,13 @@ BACKBONES = {
 }
 
 
-def dilated_resnet(name: str, in_channels: int, output_stride: int = 8) -> ResNet:
-    """PSPNet's trunk: the named ResNet with the deep stem, at output stride 8 by default."""
+def dilated_resnet(name: str, in_channels: int, output_stride: int = 8,
+                   model: str = "PSPNet") -> ResNet:
+    """PSPNet's trunk (also ICNet's): the named ResNet with the deep stem, at output stride 8
+    by default; a bad ``output_stride`` raises ``ModelError`` naming ``model``."""
     if name not in BACKBONES:
         raise ConfigError(f"unknown backbone {name!r}; expected one of {sorted(BACKBONES)}")
-    check_output_stride(output_stride, "PSPNet")
+    check_output_stride(output_stride, model)
     return BACKBONES[name](in_channels=in_channels, output_stride=output_stride, deep_stem=True)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from semseg.models.layers import ConvBNAct, check_output_stride
+from semseg.models.layers import ConvBNAct, check_output_stride, init_conv_bn
 
 # (expansion t, channels c, repeats n, stride s) from the paper's Table 2.
 SETTINGS = (
@@ -91,7 +91,7 @@ class MobileNetV2(nn.Module):
             _make_divisible(SETTINGS[i][1] * width_mult, divisor) for i in LEVEL_ENDS
         ]
         self.output_stride = output_stride
-        _init_weights(self)
+        init_conv_bn(self)
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """[1/2 (16), 1/4 (24), 1/8 (32), 1/16 (96), 1/OS (320)] feature maps (width 1.0)."""
@@ -106,16 +106,6 @@ class MobileNetV2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The deepest feature map (320 channels at width 1.0)."""
         return self.forward_features(x)[-1]
-
-
-def _init_weights(model: nn.Module) -> None:
-    """Kaiming-normal convs, BN weight 1 and bias 0."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 def mobilenet_v2(

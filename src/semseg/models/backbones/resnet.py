@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from semseg.models.layers import check_output_stride
+from semseg.models.layers import check_output_stride, init_conv_bn
 
 
 def _conv_bn(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, dilation: int = 1):
@@ -158,12 +158,7 @@ def _deep_stem(in_channels: int) -> nn.Sequential:
 
 def _init_weights(model: nn.Module) -> None:
     """Kaiming-normal convs; BN gamma 1, except 0 on each residual branch's last BN."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+    init_conv_bn(model)
     # Zero-init of the last BN makes each block start as identity (Goyal et al. 2017),
     # which trains these deep trunks from scratch more stably.
     for m in model.modules():

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semseg.models.layers import ConvBNAct, check_output_stride
+from semseg.models.layers import ConvBNAct, check_output_stride, init_conv_bn
 
 
 class SeparableConv(nn.Module):
@@ -125,7 +125,7 @@ class AlignedXception(nn.Module):
         self.exit = nn.Sequential(*modules[-2:])
         self.out_channels: list[int] = [64, 256, 256, 728, 2048]
         self.output_stride = output_stride
-        _init_weights(self)
+        init_conv_bn(self)
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """[stem 1/2, low-level 1/4, entry block2 1/8, middle flow 1/16, exit flow 1/OS]."""
@@ -139,16 +139,6 @@ class AlignedXception(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The deepest feature map (exit flow output)."""
         return self.forward_features(x)[-1]
-
-
-def _init_weights(model: nn.Module) -> None:
-    """Kaiming-normal convs, BN weight 1 and bias 0."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 def xception65(in_channels: int = 3, output_stride: int = 16) -> AlignedXception:
