@@ -54,8 +54,9 @@ def test_ray_engine_writes_the_local_outputs_and_names_a_corrupt_file(
     bad.parent.mkdir()
     bad.write_bytes((frames / sorted(os.listdir(frames))[0]).read_bytes()[:300])  # truncated
     capsys.readouterr()
-    # a hung actor pool must not hang CI: dump the stacks and exit
-    faulthandler.dump_traceback_later(240, exit=True, file=sys.__stderr__)
+    # a hung actor pool must not hang CI: dump the stacks and exit. Generous: on a 2-core machine
+    # shared with two trainings this call alone took 210 s (about 60 s idle).
+    faulthandler.dump_traceback_later(900, exit=True, file=sys.__stderr__)
     try:
         rc = cli_main(["predict", "default", str(frames), str(bad), "-o", str(remote),
                        "--engine", "ray", "--ray-actors", "2", "--batch-size", "3"])
