@@ -24,6 +24,7 @@ from semseg.data import get_format
 from semseg.data.transforms import eval_transform
 from semseg.hub.loading import load
 from semseg.inference.segmenter import InferenceOptions, predict_logits
+from semseg.metrics.confusion import ConfusionMatrix, class_iou, mean_iou
 
 GRID = np.round(np.arange(-1.0, 2.01, 0.25), 2)
 
@@ -44,31 +45,24 @@ def collect(model_path: str, data: str, split: str, fmt: str) -> tuple[list, lis
     return logits, masks, list(spec.info.classes)
 
 
-def confusion(logits: list, masks: list, bias: torch.Tensor, k: int) -> np.ndarray:
-    cm = torch.zeros(k * k, dtype=torch.int64)
+def confusion(logits: list, masks: list, bias: torch.Tensor, k: int) -> torch.Tensor:
+    """(K, K) confusion matrix of the argmax of ``logits + bias`` against ``masks``."""
+    cm = ConfusionMatrix(k)
     for lg, m in zip(logits, masks, strict=True):
-        pred = (lg.float() + bias[:, None, None]).argmax(0)
-        keep = m < k
-        cm += torch.bincount(m[keep] * k + pred[keep], minlength=k * k)
-    return cm.view(k, k).numpy()
-
-
-def miou(cm: np.ndarray) -> float:
-    inter = np.diag(cm).astype(float)
-    union = cm.sum(0) + cm.sum(1) - inter
-    return float(np.nanmean(np.where(union > 0, inter / np.maximum(union, 1), np.nan)))
+        cm.update((lg.float() + bias[:, None, None]).argmax(0), m)
+    return cm.matrix
 
 
 def fit(logits: list, masks: list, k: int, rounds: int = 2) -> torch.Tensor:
     """Per-class offsets by coordinate ascent over GRID (class 0 fixed: offsets are relative)."""
     bias = torch.zeros(k)
-    best = miou(confusion(logits, masks, bias, k))
+    best = mean_iou(confusion(logits, masks, bias, k))
     for _ in range(rounds):
         for c in range(1, k):
             for value in GRID:
                 trial = bias.clone()
                 trial[c] = float(value)
-                score = miou(confusion(logits, masks, trial, k))
+                score = mean_iou(confusion(logits, masks, trial, k))
                 if score > best + 1e-6:
                     best, bias = score, trial
     return bias
@@ -88,7 +82,8 @@ def main() -> None:
     k = len(classes)
     folds = [list(range(0, len(logits), 2)), list(range(1, len(logits), 2))]
     zero = torch.zeros(k)
-    held_out = {"plain": np.zeros((k, k), np.int64), "offsets": np.zeros((k, k), np.int64)}
+    held_out = {"plain": torch.zeros(k, k, dtype=torch.int64),
+                "offsets": torch.zeros(k, k, dtype=torch.int64)}
     fitted = []
     for fit_idx, test_idx in (folds, folds[::-1]):
         bias = fit([logits[i] for i in fit_idx], [masks[i] for i in fit_idx], k)
@@ -97,15 +92,12 @@ def main() -> None:
         held_out["plain"] += confusion(*test, zero, k)
         held_out["offsets"] += confusion(*test, bias, k)
 
-    def per_class(cm: np.ndarray) -> dict[str, float]:
-        inter = np.diag(cm).astype(float)
-        union = cm.sum(0) + cm.sum(1) - inter
-        return {c: round(100 * i / max(u, 1), 1) for c, i, u in zip(classes, inter, union,
-                                                                     strict=True)}
+    def per_class(cm: torch.Tensor) -> dict[str, float]:
+        return {c: round(100 * float(v), 1) for c, v in zip(classes, class_iou(cm), strict=True)}
 
     result = {"model": args.model, "split": args.split, "frames": len(logits),
-              "miou_plain": round(100 * miou(held_out["plain"]), 2),
-              "miou_offsets_2fold": round(100 * miou(held_out["offsets"]), 2),
+              "miou_plain": round(100 * mean_iou(held_out["plain"]), 2),
+              "miou_offsets_2fold": round(100 * mean_iou(held_out["offsets"]), 2),
               "offsets_per_fold": dict(zip(("fit_even", "fit_odd"), fitted, strict=True)),
               "class_iou_plain": per_class(held_out["plain"]),
               "class_iou_offsets": per_class(held_out["offsets"])}
