@@ -152,32 +152,31 @@ def main(cfg: TrainConfig) -> dict[str, Any]:
     """Train on ``cfg.train_split`` scans, score ``cfg.val_split`` point-wise; writes best.pt,
     last.pt and log.jsonl under ``cfg.out_dir``."""
     run = _setup(cfg)
-    device, train, val, spec, model = run.device, run.train, run.val, run.spec, run.model
-    optimizer, scheduler = run.optimizer, run.scheduler
-    rs = RangeSpec.from_model_spec(spec)
+    rs = RangeSpec.from_model_spec(run.spec)
     weight = None
     if cfg.class_weighting != "none":
-        weight = torch.as_tensor(kitti.class_weights(), dtype=torch.float32, device=device)
-    loader = DataLoader(ScanDataset(train, rs, augment=cfg.hflip), batch_size=cfg.batch_size,
-                        shuffle=True, drop_last=len(train) > cfg.batch_size,
-                        num_workers=cfg.workers if len(train) > 1 else 0)
+        weight = torch.as_tensor(kitti.class_weights(), dtype=torch.float32, device=run.device)
+    loader = DataLoader(ScanDataset(run.train, rs, augment=cfg.hflip), batch_size=cfg.batch_size,
+                        shuffle=True, drop_last=len(run.train) > cfg.batch_size,
+                        num_workers=cfg.workers if len(run.train) > 1 else 0)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     best, metrics = -1.0, {}
     for epoch in range(1, cfg.epochs + 1):
         started = time.perf_counter()
         record: dict[str, Any] = {"epoch": epoch, "loss": train_one_epoch(
-            model, loader, optimizer, scheduler, weight, device, cfg.steps_per_epoch)}
+            run.model, loader, run.optimizer, run.scheduler, weight, run.device,
+            cfg.steps_per_epoch)}
         if epoch % cfg.val_every == 0 or epoch == cfg.epochs:
-            scores = evaluate_scans(model, val, rs, device=str(device)).compute()
+            scores = evaluate_scans(run.model, run.val, rs, device=str(run.device)).compute()
             metrics = scores.to_dict(kitti.INFO.classes)
             record.update(miou=scores.miou, point_acc=scores.pixel_acc)
             if scores.miou > best:
                 best = scores.miou
-                save_checkpoint(out / "best.pt", model, spec, epoch=epoch, metrics=metrics,
+                save_checkpoint(out / "best.pt", run.model, run.spec, epoch=epoch, metrics=metrics,
                                 config=cfg.to_dict())
         if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-            save_checkpoint(out / "last.pt", model, spec, epoch=epoch, metrics=metrics,
+            save_checkpoint(out / "last.pt", run.model, run.spec, epoch=epoch, metrics=metrics,
                             config=cfg.to_dict(), best_miou=best)
         record["seconds"] = time.perf_counter() - started
         with (out / "log.jsonl").open("a") as f:
