@@ -2,14 +2,20 @@
 
 A model trained with plain cross-entropy under-predicts thin, rare classes (CamVid pole: 10.7
 IoU for the transferred ESPNetv2). Adding ``b_c`` to class ``c``'s logit before the argmax moves
-the decision boundary toward it. The offsets are fitted by coordinate ascent on mIoU, and the
-gain is reported by 2-fold cross-validation on the split: fit on the even frames, score the odd
-ones, and the other way round, so every reported number comes from frames the offsets never saw.
+the decision boundary toward it. The offsets are fitted by coordinate ascent on mIoU
+(``semseg.training.offsets``), and the gain is reported by 2-fold cross-validation on the split:
+fit on the even frames, score the odd ones, and the other way round, so every reported number
+comes from frames the offsets never saw. The offsets fitted on the whole split are printed too;
+``--apply`` folds offsets into a checkpoint's classifier bias and writes it as fp16 safetensors
+(``--apply-to`` another checkpoint than the one they were fitted on: the release protocol fits
+them on val with the train-only model and applies them to the train+val model).
 
 Run from the repository root (logits come from the one inference path, ``predict_logits``):
 
     PYTHONPATH=src python benchmarks/class_bias.py \
         checkpoints/espnetv2-city-camvid-train.safetensors --split val --threads 1
+    PYTHONPATH=src python benchmarks/class_bias.py TRAIN_ONLY.pt --apply OUT.safetensors \
+        --apply-to RELEASE.pt
 """
 
 from __future__ import annotations
@@ -17,16 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 import torch
 
 from semseg.data import get_format
 from semseg.data.transforms import eval_transform
+from semseg.hub.checkpoint import load_model, save_release
 from semseg.hub.loading import load
 from semseg.inference.segmenter import InferenceOptions, predict_logits
-from semseg.metrics.confusion import ConfusionMatrix, class_iou, mean_iou
-
-GRID = np.round(np.arange(-1.0, 2.01, 0.25), 2)
+from semseg.metrics.confusion import class_iou, mean_iou
+from semseg.training.offsets import fit_offsets, fold_offsets, offset_confusion
 
 
 def collect(model_path: str, data: str, split: str, fmt: str) -> tuple[list, list, list[str]]:
@@ -45,27 +50,14 @@ def collect(model_path: str, data: str, split: str, fmt: str) -> tuple[list, lis
     return logits, masks, list(spec.info.classes)
 
 
-def confusion(logits: list, masks: list, bias: torch.Tensor, k: int) -> torch.Tensor:
-    """(K, K) confusion matrix of the argmax of ``logits + bias`` against ``masks``."""
-    cm = ConfusionMatrix(k)
-    for lg, m in zip(logits, masks, strict=True):
-        cm.update((lg.float() + bias[:, None, None]).argmax(0), m)
-    return cm.matrix
-
-
-def fit(logits: list, masks: list, k: int, rounds: int = 2) -> torch.Tensor:
-    """Per-class offsets by coordinate ascent over GRID (class 0 fixed: offsets are relative)."""
-    bias = torch.zeros(k)
-    best = mean_iou(confusion(logits, masks, bias, k))
-    for _ in range(rounds):
-        for c in range(1, k):
-            for value in GRID:
-                trial = bias.clone()
-                trial[c] = float(value)
-                score = mean_iou(confusion(logits, masks, trial, k))
-                if score > best + 1e-6:
-                    best, bias = score, trial
-    return bias
+def apply(offsets: torch.Tensor, source: str, out: str) -> str:
+    """Fold ``offsets`` into the checkpoint ``source`` and write it to ``out``; the layer name."""
+    model, spec, meta = load_model(source)
+    layer = fold_offsets(model, offsets, in_channels=spec.in_channels)
+    metrics = dict(meta.get("metrics") or {})
+    metrics["class_offsets"] = [round(float(b), 4) for b in offsets]
+    save_release(out, model, spec, metrics)
+    return layer
 
 
 def main() -> None:
@@ -76,6 +68,9 @@ def main() -> None:
     p.add_argument("--split", default="val")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", help="write the result here")
+    p.add_argument("--apply", metavar="OUT", help="fold the offsets fitted on the whole split "
+                   "into the model (or --apply-to) and write fp16 safetensors here")
+    p.add_argument("--apply-to", metavar="CHECKPOINT", help="fold into this checkpoint instead")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     logits, masks, classes = collect(args.model, args.data, args.split, args.format)
@@ -86,11 +81,13 @@ def main() -> None:
                 "offsets": torch.zeros(k, k, dtype=torch.int64)}
     fitted = []
     for fit_idx, test_idx in (folds, folds[::-1]):
-        bias = fit([logits[i] for i in fit_idx], [masks[i] for i in fit_idx], k)
+        bias = fit_offsets([logits[i] for i in fit_idx], [masks[i] for i in fit_idx])
         fitted.append([round(float(b), 2) for b in bias])
         test = ([logits[i] for i in test_idx], [masks[i] for i in test_idx])
-        held_out["plain"] += confusion(*test, zero, k)
-        held_out["offsets"] += confusion(*test, bias, k)
+        held_out["plain"] += offset_confusion(*test, zero)
+        held_out["offsets"] += offset_confusion(*test, bias)
+    whole = fit_offsets(logits, masks)
+    in_sample = offset_confusion(logits, masks, whole)
 
     def per_class(cm: torch.Tensor) -> dict[str, float]:
         return {c: round(100 * float(v), 1) for c, v in zip(classes, class_iou(cm), strict=True)}
@@ -99,8 +96,13 @@ def main() -> None:
               "miou_plain": round(100 * mean_iou(held_out["plain"]), 2),
               "miou_offsets_2fold": round(100 * mean_iou(held_out["offsets"]), 2),
               "offsets_per_fold": dict(zip(("fit_even", "fit_odd"), fitted, strict=True)),
+              "offsets_whole_split": [round(float(b), 2) for b in whole],
+              "miou_offsets_in_sample": round(100 * mean_iou(in_sample), 2),
               "class_iou_plain": per_class(held_out["plain"]),
               "class_iou_offsets": per_class(held_out["offsets"])}
+    if args.apply:
+        result["applied"] = {"to": args.apply_to or args.model, "out": args.apply,
+                             "layer": apply(whole, args.apply_to or args.model, args.apply)}
     print(json.dumps(result, indent=1))
     if args.json:
         with open(args.json, "w") as f:

@@ -274,12 +274,13 @@ def test_zoo_unet_release_predicts_odd_sizes(tmp_path):
     assert tiled.mask.shape == (97, 131)
 
 
-def test_default_model_masks_equal_the_full_softmax_argmax(camvid_root) -> None:
+def test_bundled_model_masks_equal_the_full_softmax_argmax(camvid_root) -> None:
+    """The resize path (a model with a fixed network input): every class resized, then argmax."""
     from semseg.data.transforms import normalize_image
     from semseg.fileio.images import read_image
     from semseg.models.layers import resize_to
 
-    seg = Segmenter.from_pretrained("default")
+    seg = Segmenter.from_pretrained("camvid-litefpn")
     frames = sorted((camvid_root / "val").glob("*.png"))[::25][:4]
     for frame in frames:
         image = read_image(frame)

@@ -30,10 +30,10 @@ def _eval_miou(checkpoint: Path, data: Path, out: Path, *extra: str) -> float:
 @pytest.mark.parametrize("eval_size", [(240, 320), None], ids=["eval_size", "native"])
 def test_validation_miou_equals_semseg_eval(camvid_root: Path, tmp_path: Path,
                                             eval_size) -> None:
-    # Fine-tuned from the bundled model for one step, so predictions are far from constant and
+    # Fine-tuned from the bundled LiteFPN for one step, so predictions are far from constant and
     # any difference in preprocessing (resize, padding, normalization) moves the mIoU.
     out = tmp_path / "run"
-    cfg = TrainConfig(data=str(camvid_root), arch="litefpn", init="default",
+    cfg = TrainConfig(data=str(camvid_root), arch="litefpn", init="camvid-litefpn",
                       pretrained_backbone=False, limit_train=2, limit_val=2, batch_size=2,
                       steps_per_epoch=1, crop_size=(64, 96), eval_size=eval_size, epochs=1,
                       lr=1e-4, workers=0, threads=1, out_dir=str(out))

@@ -213,3 +213,29 @@ def test_train_split_joins_splits_for_the_release_protocol(camvid_root: Path, tm
     assert joined.transform is not None and joined[len(train)][0].shape == (3, 64, 96)
     with pytest.raises(ConfigError, match="'nope' not found"):
         build_datasets(tiny_config(camvid_root, tmp_path, train_split="train+nope"))
+
+
+def test_stop_epoch_ends_early_on_the_full_schedule(camvid_root: Path, tmp_path: Path) -> None:
+    """``stop_epoch`` runs the first epochs of a longer schedule exactly: same lr, same weights."""
+    full = tiny_config(camvid_root, tmp_path / "full", epochs=3, steps_per_epoch=1, limit_val=1,
+                       val_every=5)
+    main(full)
+    stopped = tiny_config(camvid_root, tmp_path / "stop", epochs=3, stop_epoch=2,
+                          steps_per_epoch=1, limit_val=1, val_every=5)
+    summary = main(stopped)
+    records = [json.loads(line) for line in (tmp_path / "stop" / "log.jsonl").read_text()
+               .splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2] and "miou" in records[-1]  # validated at 2
+    assert summary["last"]["miou"] == records[-1]["miou"]
+    full_log = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text()
+                .splitlines()]
+    assert records[1]["lr"] == pytest.approx(full_log[1]["lr"]) and records[1]["lr"] > 0
+    assert records[0]["loss"] == pytest.approx(full_log[0]["loss"], rel=1e-5)
+    assert load_checkpoint(tmp_path / "stop" / "last.pt")["epoch"] == 2
+
+
+def test_stop_epoch_beyond_the_schedule_is_refused() -> None:
+    from semseg.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stop_epoch"):
+        TrainConfig(epochs=3, stop_epoch=4)

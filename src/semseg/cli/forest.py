@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, value in vars(defaults).items():
         t.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
                        help=f"(default {value})")
-    t.add_argument("--cnn", default="default",
+    t.add_argument("--cnn", default="camvid-litefpn",
                    help="cnn-head: model name or checkpoint whose features feed the forest")
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     t.add_argument("-o", "--output", required=True, help="forest file (.npz)")

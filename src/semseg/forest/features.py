@@ -2,7 +2,7 @@
 
 Example:
     >>> stack = lab_stack(image_uint8_rgb, scale=0.5)           # (3, H/2, W/2) float32
-    >>> feats = CnnFeatures("default")(image_uint8_rgb)         # (96, H/4, W/4) for LiteFPN
+    >>> feats = CnnFeatures("camvid-litefpn")(image_uint8_rgb)  # (96, H/4, W/4)
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class CnnFeatures:
         head = getattr(self.segmenter.model, "classifier", None)
         if not isinstance(head, torch.nn.Conv2d):
             raise ModelError(f"{model}: a forest head needs a model whose final layer is a "
-                             "Conv2d named 'classifier' (e.g. litefpn, the default)")
+                             "Conv2d named 'classifier' (e.g. camvid-litefpn)")
         self.head = head
         self.channels = head.in_channels
 

@@ -209,7 +209,8 @@ def _samples(stack: np.ndarray, masks: Sequence[np.ndarray], per_image: int, num
                    num_classes)
 
 
-def train_forest(dataset, kind: str, params: ForestParams | None = None, cnn: str = "default",
+def train_forest(dataset, kind: str, params: ForestParams | None = None,
+                 cnn: str = "camvid-litefpn",
                  progress: Callable[[str], None] = lambda msg: None) -> Forest:
     """Train a forest of ``kind`` (see ``KINDS``) on a ``SegmentationDataset``."""
     if kind not in KINDS:

@@ -1,4 +1,4 @@
-"""LiteFPN: an EfficientNet-Lite encoder with a light feature-pyramid decoder (semseg's default).
+"""LiteFPN: an EfficientNet-Lite encoder with a light feature-pyramid decoder (camvid-litefpn).
 
 Encoder: EfficientNet-Lite (Tan & Le, "EfficientNet", ICML 2019; Lite variants without SE,
 ReLU6), ImageNet-initialized from PyPI weights. Decoder: a top-down pathway as in FPN (Lin et al.,
@@ -68,7 +68,7 @@ class LiteFPN(nn.Module):
 
 @register_model(
     "litefpn",
-    paper="EfficientNet-Lite0 encoder (Tan & Le, ICML 2019) + FPN-style decoder (semseg default)",
+    paper="EfficientNet-Lite0 encoder (Tan & Le, ICML 2019) + FPN-style decoder (camvid-litefpn)",
     note="semseg's own design; no paper figure",
 )
 def litefpn(num_classes: int, in_channels: int = 3, decoder_channels: int = 96) -> LiteFPN:

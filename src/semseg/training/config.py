@@ -55,6 +55,8 @@ class TrainConfig:
     graph_head: str | None = _opt(None, "knn3d: the 3DGNN head over `arch` (semseg.models.gnn3d)")
     # optimization
     epochs: int = _opt(100, "training epochs")
+    stop_epoch: int | None = _opt(None, "end the run after this epoch (validated, saved); the lr "
+                                        "schedule still spans `epochs`")
     batch_size: int = _opt(8, "images per optimizer step (under torchrun: the global batch)")
     crop_size: tuple[int, int] = _opt((360, 480), "HxW random crop after random scaling")
     scale_range: tuple[float, float] = _opt((0.5, 2.0), "MIN,MAX random scale factors")
@@ -105,6 +107,7 @@ class TrainConfig:
                                                       "n-per-class"),
             "point_loss": self.point_loss in ("bearman", "pcam"),
             "epochs": self.epochs >= 1,
+            "stop_epoch": self.stop_epoch is None or 1 <= self.stop_epoch <= self.epochs,
             "batch_size": self.batch_size >= 1,
             "val_every": self.val_every >= 1,
             "checkpoint_every": self.checkpoint_every >= 1,

@@ -244,7 +244,8 @@ def _setup(cfg: TrainConfig, resume: bool) -> RunState:
     state = load_checkpoint(out / "last.pt") if resume and (out / "last.pt").is_file() else None
     if state is not None:
         saved = TrainConfig(**state["config"])
-        saved.epochs, saved.out_dir = cfg.epochs, cfg.out_dir  # only these may change
+        # only these may change
+        saved.epochs, saved.stop_epoch, saved.out_dir = cfg.epochs, cfg.stop_epoch, cfg.out_dir
         cfg = saved
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -340,7 +341,8 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         atomic_write(out / "config.json",
                      lambda tmp: tmp.write_text(json.dumps(cfg.to_dict(), indent=2)))
     metrics: dict[str, Any] = {}
-    for epoch in range(run.start_epoch, cfg.epochs + 1):
+    last = min(cfg.epochs, cfg.stop_epoch or cfg.epochs)  # the schedule still spans cfg.epochs
+    for epoch in range(run.start_epoch, last + 1):
         started = time.perf_counter()
         seed_everything(cfg.seed * 100_003 + epoch)
         loader = epoch_loader(cfg, run.train_ds, epoch) if not env.enabled else \
@@ -352,7 +354,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         stats["loss"] = distributed.mean(stats["loss"], env, device)
         stats["images_per_s"] = distributed.sum_(stats["images_per_s"], env, device)
         record = {"epoch": epoch, **stats}
-        if epoch % cfg.val_every == 0 or epoch == cfg.epochs:
+        if epoch % cfg.val_every == 0 or epoch == last:
             metrics = _validate(model, run.val_ds, run.info, device, cfg, env)
             record.update(miou=metrics["miou"], pixel_acc=metrics["pixel_acc"])
             if (metrics["miou"] or 0.0) > run.best:
@@ -362,7 +364,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                                     metrics=metrics, config=cfg.to_dict())
         record["seconds"] = time.perf_counter() - started  # train + validation wall time
         record["finished_at"] = time.time()
-        if main_rank and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
+        if main_rank and (epoch % cfg.checkpoint_every == 0 or epoch == last):
             save_checkpoint(out / "last.pt", model, run.spec, epoch=epoch, metrics=metrics,
                             config=cfg.to_dict(), **run.resume_state(),
                             world_size=env.world_size)
