@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     seg = Segmenter.from_pretrained(args.model, runtime="onnxruntime")
-    size = tuple(seg.spec.input_size)
+    # the network's input for a 360x480 CamVid frame: the model's fixed size, else padded
+    size = tuple(fit_input(torch.empty(1, 3, 360, 480), seg.spec.input_size,
+                           seg.stride)[0].shape[-2:])
     seg.net._session(size)  # exports (or finds) the cached float graph
     float_path = seg.net.graph_path(size)
     splits = {s.split: s for s in get_format("camvid").splits(args.data)}

@@ -89,8 +89,10 @@ def _run_facts(run: Path) -> dict:
 def _recipe(f: dict) -> str:
     c = f["config"]
     crop = c["crop_size"]
+    epochs = f"{c['epochs']} epochs" if not c.get("stop_epoch") else (
+        f"a {c['epochs']}-epoch schedule stopped after epoch {c['stop_epoch']}")
     return (f"`{c['arch']}` {json.dumps(c['arch_kwargs'])}, init `{c.get('init')}`, "
-            f"{c.get('train_split', 'train')} split, {c['epochs']} epochs, batch "
+            f"{c.get('train_split', 'train')} split, {epochs}, batch "
             f"{c['batch_size']}, crops {crop[0]}x{crop[1]} at scale {c['scale_range'][0]}-"
             f"{c['scale_range'][1]}, flip, colour jitter {c['color_jitter']}; {c['optimizer']} "
             f"lr {c['lr']}, weight decay {c['weight_decay']}, {c['warmup_epochs']} warm-up "
@@ -121,6 +123,7 @@ def _card(a: dict) -> str:
         f"{r['mean_ms']:.1f} | {r['load_min']:.2f}-{r['load_max']:.2f} |" for r in e2e)
     stages = "\n".join(f"  {i + 1}. {_recipe(f)}; val mIoU by epoch: {_val_curve(f)}."
                        for i, f in enumerate(runs))
+    scored = a["train_only_epoch"]
     release_stages = "\n".join(f"  {i + 1}. {_recipe(f)}." for i, f in enumerate(release_runs))
     hours = sum(f["hours"] for f in runs + release_runs)
     return f"""# Model card: `default` (CamVid, ESPNetv2 from Cityscapes)
@@ -145,13 +148,15 @@ edit by hand.
 ## Protocol
 The recipe was chosen on CamVid val with models trained on the **train** split only (367
 frames); the released weights are the same recipe trained on **train + val** (468 frames) for
-the same fixed number of epochs, final epoch kept. The CamVid test split was never used.
+the same fixed number of epochs (the train-only stage 2's best validation epoch, {scored}), final
+epoch kept. The CamVid test split was never used.
 
-Train-only runs (the model scored below):
+Train-only runs (the model scored below is stage 2 at epoch {scored}):
 {stages}
 
-(Validation by epoch is the training loop's; the train-only runs started before the loop and
-`semseg eval` shared one code path and scored about 0.5 lower than `semseg eval` does.)
+(Validation by epoch is the training loop's. The train-only runs predate the evaluation loop
+that training and `semseg eval` now share, and their logged scores are about 0.5 below what
+`semseg eval` gives for the same weights.)
 
 Release runs (train + val):
 {release_stages}
@@ -174,7 +179,7 @@ Train-only model with the offsets folded in:
   mean class accuracy {_fmt(train_only['mean_acc'])}, boundary F (2 px)
   {_fmt(train_only.get('boundary_f'))}.
 
-| class | IoU without offsets (2-fold) | IoU with offsets | offset |
+| class | IoU without offsets | IoU with offsets | offset |
 | --- | --- | --- | --- |
 {rows}
 
@@ -223,7 +228,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     import torch
 
-    from semseg.hub.checkpoint import load_model, save_release
+    from semseg.hub.checkpoint import load_checkpoint, load_model, save_release
     from semseg.training.offsets import fold_offsets
 
     fit = json.loads(args.offsets.read_text())
@@ -243,6 +248,7 @@ def main() -> None:
         "train_only": train_only, "release_eval": release_eval, "layer": layer,
         "bench": _bench((384, 480)), "e2e": _end_to_end(), "data": args.data,
         "train_only_path": args.train_only,
+        "train_only_epoch": load_checkpoint(fit["model"])["epoch"],  # the offsets' model
         "offsets": {"offsets": fit["offsets_whole_split"], "miou_plain": fit["miou_plain"],
                     "miou_2fold": fit["miou_offsets_2fold"], "plain_iou": fit["class_iou_plain"]},
         "runs": [_run_facts(r) for r in args.runs],
