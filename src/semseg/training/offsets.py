@@ -79,19 +79,22 @@ def fold_offsets(model: nn.Module, offsets: torch.Tensor, in_channels: int = 3,
     k = int(offsets.numel())
     name, conv = classifier_layer(model, k)
     was_training = model.training
-    model.eval()
     x = torch.randn(1, in_channels, *size, generator=torch.Generator().manual_seed(0))
     device = conv.bias.device
-    before = model(x.to(device)).float()
     original = conv.bias.detach().clone()
-    conv.bias += offsets.to(device=device, dtype=conv.bias.dtype)
-    after = model(x.to(device)).float()
-    expected = before[:, :k] + offsets.to(device).view(1, k, 1, 1)
-    tolerance = 1e-3 * (1.0 + float(before.abs().max()))
-    if not torch.allclose(after[:, :k], expected, atol=tolerance, rtol=0):
+    try:
+        model.eval()
+        before = model(x.to(device)).float()
+        conv.bias += offsets.to(device=device, dtype=conv.bias.dtype)
+        after = model(x.to(device)).float()
+        expected = before[:, :k] + offsets.to(device).view(1, k, 1, 1)
+        tolerance = 1e-3 * (1.0 + float(before.abs().max()))
+        if not torch.allclose(after[:, :k], expected, atol=tolerance, rtol=0):
+            raise ModelError(f"cannot fold class offsets into {name!r}: the logits after it are "
+                             "not a plain shift of its output")
+    except BaseException:
         conv.bias.copy_(original)
+        raise
+    finally:
         model.train(was_training)
-        raise ModelError(f"cannot fold class offsets into {name!r}: the logits after it are not "
-                         "a plain shift of its output")
-    model.train(was_training)
     return name

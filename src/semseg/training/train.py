@@ -341,7 +341,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
         atomic_write(out / "config.json",
                      lambda tmp: tmp.write_text(json.dumps(cfg.to_dict(), indent=2)))
     metrics: dict[str, Any] = {}
-    last = min(cfg.epochs, cfg.stop_epoch or cfg.epochs)  # the schedule still spans cfg.epochs
+    last = cfg.stop_epoch or cfg.epochs  # <= cfg.epochs (checked); the schedule spans cfg.epochs
     for epoch in range(run.start_epoch, last + 1):
         started = time.perf_counter()
         seed_everything(cfg.seed * 100_003 + epoch)
