@@ -77,6 +77,12 @@ class TrainConfig:
                      "ce+0.5*lovasz; class weights apply to ce and focal, ohem_thresh to ce "
                      "(see semseg.training.losses.build_loss)")
     focal_gamma: float = _opt(2.0, "focusing exponent of the focal term (0: cross-entropy)")
+    teacher: str | None = _opt(None, "knowledge distillation: pretrained name or checkpoint "
+                               "file of a trained model with the dataset's classes; its "
+                               "per-pixel soft predictions are learnt too (see "
+                               "semseg.training.distill)")
+    distill_weight: float = _opt(1.0, "weight of the distillation term added to the loss")
+    distill_temperature: float = _opt(2.0, "softmax temperature of the distillation term")
     # runtime
     device: str = _opt("auto", f"where the network runs: {DEVICE_NAMES}")
     amp: bool = _opt(True, "mixed precision, CUDA only")
@@ -117,6 +123,8 @@ class TrainConfig:
             "graph_head": self.graph_head in (None, "knn3d"),
         }
         checks["focal_gamma"] = self.focal_gamma >= 0
+        checks["distill_weight"] = self.distill_weight >= 0
+        checks["distill_temperature"] = self.distill_temperature > 0
         check_device_name(self.device)
         for name, ok in checks.items():
             if not ok:

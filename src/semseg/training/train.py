@@ -6,6 +6,7 @@ ends with the same weights as an uninterrupted run (CPU, same thread count).
 
 Example:
     >>> from semseg.training.config import TrainConfig
+from semseg.training.distill import Distiller, load_teacher
     >>> summary = main(TrainConfig(epochs=1, steps_per_epoch=2, out_dir="/tmp/run"))
 """
 
@@ -43,6 +44,7 @@ from semseg.inference.segmenter import InferenceOptions
 from semseg.metrics.evaluate import evaluate
 from semseg.training import distributed
 from semseg.training.config import TrainConfig
+from semseg.training.distill import Distiller, load_teacher
 from semseg.training.log import TrainLog
 from semseg.training.losses import build_loss, class_pixel_counts, enet_class_weights, parse_loss
 
@@ -155,19 +157,24 @@ def epoch_loader(cfg: TrainConfig, train_ds, epoch: int) -> DataLoader:
                       persistent_workers=False, pin_memory=torch.cuda.is_available())
 
 
-def compute_loss(model: nn.Module, criterion: nn.Module, x, y) -> torch.Tensor:
-    """Main loss plus weighted auxiliary losses for models with ``forward_with_aux``."""
+def compute_loss(model: nn.Module, criterion: nn.Module, x, y,
+                 distiller: Distiller | None = None) -> torch.Tensor:
+    """Main loss plus weighted auxiliary losses for models with ``forward_with_aux``, plus the
+    distillation term on the main logits when a ``distiller`` (teacher) is given."""
     if hasattr(model, "forward_with_aux"):
         logits, aux = model.forward_with_aux(x)
         loss = criterion(logits, y)
         for name, aux_logits in aux.items():
             loss = loss + model.aux_weights.get(name, 0.4) * criterion(aux_logits, y)
-        return loss
-    return criterion(model(x), y)
+    else:
+        logits = model(x)
+        loss = criterion(logits, y)
+    return loss if distiller is None else loss + distiller(logits, x)
 
 
 def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, device, cfg,
-                    report, epoch: int = 0) -> dict[str, float]:
+                    report, epoch: int = 0, distiller: Distiller | None = None
+                    ) -> dict[str, float]:
     """One pass over the loader; returns mean loss, last LR and images/s."""
     model.train()
     total, seen, start = 0.0, 0, time.perf_counter()
@@ -179,7 +186,7 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, scaler, devi
         if device.type == "cuda" and cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, enabled=device.type == "cuda" and cfg.amp):
-            loss = compute_loss(model, criterion, x, y)
+            loss = compute_loss(model, criterion, x, y, distiller)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"loss became {loss.item()} at epoch {epoch} step {step + 1}: lower the "
@@ -228,6 +235,7 @@ class RunState:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
+    distiller: Distiller | None = None  # the teacher, when cfg.teacher is set
     start_epoch: int = 1  # the first epoch still to train
     best: float = -1.0  # best validation mIoU so far
 
@@ -271,6 +279,10 @@ def _setup(cfg: TrainConfig, resume: bool) -> RunState:
     if device.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     criterion = build_criterion(cfg, train_ds, info.num_classes, info.ignore_index).to(device)
+    distiller = None
+    if cfg.teacher:
+        distiller = Distiller(load_teacher(cfg.teacher, info, device), cfg.distill_temperature,
+                              cfg.distill_weight)
     steps = min(len(train_ds) // cfg.batch_size, cfg.steps_per_epoch or 10**9)
     if steps < 1:
         raise ConfigError(f"{len(train_ds)} training images < batch size {cfg.batch_size}")
@@ -279,7 +291,7 @@ def _setup(cfg: TrainConfig, resume: bool) -> RunState:
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and cfg.amp)
     run = RunState(cfg=cfg, device=device, info=info, spec=spec, model=model, train_ds=train_ds,
                    val_ds=val_ds, criterion=criterion, optimizer=optimizer, scheduler=scheduler,
-                   scaler=scaler)
+                   scaler=scaler, distiller=distiller)
     if state is not None:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
@@ -313,7 +325,7 @@ def train_calibration_step_s(cfg: TrainConfig, steps: int = 2) -> float:
     for step, (x, y) in zip(range(steps + 1), batches(), strict=False):
         if step == 1:
             start = time.perf_counter()
-        loss = compute_loss(model, run.criterion, x.to(device), y.to(device))
+        loss = compute_loss(model, run.criterion, x.to(device), y.to(device), run.distiller)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -350,7 +362,8 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
                                      cfg.workers, _worker_init)
         with log.epoch(epoch) if main_rank else _quiet() as report:
             stats = train_one_epoch(train_model, loader, criterion, run.optimizer, run.scheduler,
-                                    run.scaler, device, cfg, report, epoch=epoch)
+                                    run.scaler, device, cfg, report, epoch=epoch,
+                                    distiller=run.distiller)
         stats["loss"] = distributed.mean(stats["loss"], env, device)
         stats["images_per_s"] = distributed.sum_(stats["images_per_s"], env, device)
         record = {"epoch": epoch, **stats}
