@@ -115,7 +115,7 @@ def end_to_end(model: str, frame: np.ndarray, runtimes: tuple[str, ...], threads
 def profile(model: str, frame: np.ndarray, threads: int, iters: int) -> list[tuple[str, float]]:
     """Median ms of each end-to-end stage (eager torch), and of the former post-processing."""
     from semseg.data.transforms import normalize_image
-    from semseg.inference.segmenter import Segmenter, class_map
+    from semseg.inference.segmenter import Segmenter, class_map, fast_resize
     from semseg.models.layers import resize_to
 
     torch.set_num_threads(threads)
@@ -129,10 +129,15 @@ def profile(model: str, frame: np.ndarray, threads: int, iters: int) -> list[tup
         full = resize_to(low, size)  # (1, K, H, W)
         stages = {
             "normalize (uint8 HWC -> float CHW)": lambda: normalize_image(frame, seg.info),
-            f"resize frame to {in_size[0]}x{in_size[1]}": lambda: resize_to(x, in_size),
+            f"resize frame to {in_size[0]}x{in_size[1]} (torch)": lambda: resize_to(x, in_size),
+            f"resize frame to {in_size[0]}x{in_size[1]} (OpenCV, fast_resize: now)":
+                lambda: fast_resize(x, in_size),
             "network (eager)": lambda: seg.model(xs),
             "mask: class_map = resize + max(1).indices (now)": lambda: class_map(low, size),
-            f"resize {c} logit channels to {size[0]}x{size[1]}": lambda: resize_to(low, size),
+            f"resize {c} logit channels to {size[0]}x{size[1]} (torch)":
+                lambda: resize_to(low, size),
+            f"resize {c} logit channels to {size[0]}x{size[1]} (OpenCV, fast_resize: now)":
+                lambda: fast_resize(low, size),
             "softmax at full size": lambda: full.softmax(1),
             "probs to numpy + float32 copy": lambda: full.numpy().astype(np.float32),
             "numpy argmax over classes": lambda: full.numpy().argmax(1).astype(np.int64),

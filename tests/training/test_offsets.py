@@ -44,6 +44,35 @@ def test_fit_offsets_recovers_the_missing_shift() -> None:
     assert 0.1 < float(offsets[1]) < 1.6
 
 
+def _brute_force_fit(logits, masks, grid, rounds=2) -> torch.Tensor:
+    """The definition: every trial recomputes the whole argmax."""
+    offsets = torch.zeros(int(logits[0].shape[0]))
+    best = mean_iou(offset_confusion(logits, masks, offsets))
+    for _ in range(rounds):
+        for c in range(1, len(offsets)):
+            for value in grid:
+                trial = offsets.clone()
+                trial[c] = value
+                score = mean_iou(offset_confusion(logits, masks, trial))
+                if score > best + 1e-9:
+                    best, offsets = score, trial
+    return offsets
+
+
+def test_fit_offsets_equals_the_brute_force_search_with_ties() -> None:
+    gen = torch.Generator().manual_seed(0)
+    # quarter steps in fp16, as the logits are stored: many exact ties between classes
+    logits = [(torch.randint(-6, 7, (5, 12, 17), generator=gen) / 4).half() for _ in range(3)]
+    masks = [torch.randint(0, 5, (12, 17), generator=gen) for _ in range(3)]
+    masks[0][0, :4] = 255
+    for lg, m in zip(logits, masks, strict=True):  # make the logits informative
+        lg.scatter_add_(0, m.clamp_max(4)[None], torch.full((1, 12, 17), 0.5).half())
+    grid = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
+    fast = fit_offsets(logits, masks, grid=grid)
+    assert torch.equal(fast, _brute_force_fit(logits, masks, grid))
+    assert fast.abs().sum() > 0  # the search moved something
+
+
 def test_fit_offsets_needs_frames() -> None:
     with pytest.raises(ValueError):
         fit_offsets([], [])
