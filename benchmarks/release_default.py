@@ -55,18 +55,18 @@ def _eval(model: str, data: str) -> dict:
                           "2", "--json", str(out)], out)
 
 
-def _bench(size: tuple[int, int]) -> dict:
-    cmd = [*SEMSEG, "bench", str(WEIGHTS), "--size", f"{size[0]}x{size[1]}", "--threads", "2",
+def _bench(size: tuple[int, int], weights: Path = WEIGHTS) -> dict:
+    cmd = [*SEMSEG, "bench", str(weights), "--size", f"{size[0]}x{size[1]}", "--threads", "2",
            "--runtime", "both", "--json"]
     print("$ " + " ".join(cmd), flush=True)
     out = subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
-def _end_to_end() -> list[dict]:
+def _end_to_end(weights: Path = WEIGHTS) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "e2e.json"
-        report = _run_json([sys.executable, "benchmarks/latency.py", str(WEIGHTS),
+        report = _run_json([sys.executable, "benchmarks/latency.py", str(weights),
                             "--end-to-end", "--threads", "2", "--runtime", "both", "--warmup",
                             "5", "--iters", "30", "--json", str(out)], out)
     return report["rows"]
@@ -97,8 +97,15 @@ def _recipe(f: dict) -> str:
             f"{c['scale_range'][1]}, flip, colour jitter {c['color_jitter']}; {c['optimizer']} "
             f"lr {c['lr']}, weight decay {c['weight_decay']}, {c['warmup_epochs']} warm-up "
             f"epoch(s) then poly {c['poly_power']}; loss `{c.get('loss', 'ce')}`, "
-            f"{c['class_weighting']} class weights; {c['threads']} thread(s); "
+            f"{c['class_weighting']} class weights{_teacher(c)}; {c['threads']} thread(s); "
             f"{f['hours']:.2f} h wall")
+
+
+def _teacher(c: dict) -> str:
+    if not c.get("teacher"):
+        return ""
+    return (f"; distilled from teacher `{c['teacher']}` (weight {c['distill_weight']}, "
+            f"temperature {c['distill_temperature']})")
 
 
 def _val_curve(f: dict) -> str:
