@@ -114,20 +114,27 @@ def _val_curve(f: dict) -> str:
     return ", ".join(pts) or "not validated"
 
 
-def _card(a: dict) -> str:
-    train_only, ev_release, bench, e2e = a["train_only"], a["release_eval"], a["bench"], a["e2e"]
-    offsets, runs, release_runs = a["offsets"], a["runs"], a["release_runs"]
-    classes = list(train_only["class_iou"])
+def card_tables(a: dict) -> tuple[str, str, str]:
+    """Markdown rows of the per-class, network-latency and end-to-end tables of a card."""
+    train_only, bench, offsets = a["train_only"], a["bench"], a["offsets"]
     rows = "\n".join(
         f"| {c} | {_fmt(offsets['plain_iou'].get(c, 0) / 100)} | {_fmt(train_only['class_iou'][c])}"
-        f" | {offsets['offsets'][i]:+.2f} |" for i, c in enumerate(classes))
+        f" | {offsets['offsets'][i]:+.2f} |" for i, c in enumerate(train_only["class_iou"]))
     net_rows = "\n".join(
         f"| {r['runtime']} | {bench['input_size'][0]}x{bench['input_size'][1]} | "
         f"{r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['mean_ms']:.1f} | "
         f"{r['load_average_before'][0]:.2f} |" for r in bench["runtimes"].values())
     e2e_rows = "\n".join(
         f"| {r['runtime']} | {r['threads']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-        f"{r['mean_ms']:.1f} | {r['load_min']:.2f}-{r['load_max']:.2f} |" for r in e2e)
+        f"{r['mean_ms']:.1f} | {r['load_min']:.2f}-{r['load_max']:.2f} |" for r in a["e2e"])
+    return rows, net_rows, e2e_rows
+
+
+def _card(a: dict) -> str:
+    train_only, ev_release, bench = a["train_only"], a["release_eval"], a["bench"]
+    offsets, runs, release_runs = a["offsets"], a["runs"], a["release_runs"]
+    classes = list(train_only["class_iou"])
+    rows, net_rows, e2e_rows = card_tables(a)
     stages = "\n".join(f"  {i + 1}. {_recipe(f)}; val mIoU by epoch: {_val_curve(f)}."
                        for i, f in enumerate(runs))
     scored = a["train_only_epoch"]
@@ -223,44 +230,57 @@ Measured on the development machine ({platform.processor() or platform.machine()
 """
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def release_parser(description: str) -> argparse.ArgumentParser:
+    """The options every release script takes (the two-run protocol)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--release", type=Path, required=True, help="the train+val checkpoint")
     ap.add_argument("--offsets", type=Path, required=True, help="class_bias.py --json output")
     ap.add_argument("--train-only", required=True, help="train-only checkpoint, offsets folded")
     ap.add_argument("--runs", type=Path, nargs="+", required=True, help="train-only run folders")
     ap.add_argument("--release-runs", type=Path, nargs="+", required=True)
     ap.add_argument("--data", default="../shared/data/camvid")
-    args = ap.parse_args()
+    return ap
+
+
+def fold_and_score(args: argparse.Namespace, weights: Path) -> dict:
+    """Fold the offsets fitted with the train-only model into the release, write it to
+    ``weights`` (fp16, with the scores in its header), and score both on val."""
     sys.path.insert(0, str(ROOT / "src"))
     import torch
 
-    from semseg.hub.checkpoint import load_checkpoint, load_model, save_release
+    from semseg.hub.checkpoint import load_model, save_release
     from semseg.training.offsets import fold_offsets
 
     fit = json.loads(args.offsets.read_text())
-    offsets = torch.tensor(fit["offsets_whole_split"])
+    offsets = fit["offsets_whole_split"]
     model, spec, _ = load_model(args.release)
-    layer = fold_offsets(model, offsets, in_channels=spec.in_channels)
-    save_release(WEIGHTS, model, spec, metrics={"class_offsets": fit["offsets_whole_split"]})
+    layer = fold_offsets(model, torch.tensor(offsets), in_channels=spec.in_channels)
+    save_release(weights, model, spec, metrics={"class_offsets": offsets})
     train_only = _eval(args.train_only, args.data)
-    release_eval = _eval(str(WEIGHTS), args.data)
-    metrics = {"class_offsets": fit["offsets_whole_split"],
-               "train_only_val": {k: train_only[k] for k in EVAL_KEYS if k in train_only},
-               "train_only_val_2fold_miou": fit["miou_offsets_2fold"] / 100,
-               "release_val_in_training": {k: release_eval[k] for k in EVAL_KEYS
-                                           if k in release_eval}}
-    save_release(WEIGHTS, model, spec, metrics=metrics)
-    card = _card({
-        "train_only": train_only, "release_eval": release_eval, "layer": layer,
-        "bench": _bench((384, 480)), "e2e": _end_to_end(), "data": args.data,
-        "train_only_path": args.train_only,
-        "train_only_epoch": load_checkpoint(fit["model"])["epoch"],  # the offsets' model
-        "offsets": {"offsets": fit["offsets_whole_split"], "miou_plain": fit["miou_plain"],
-                    "miou_2fold": fit["miou_offsets_2fold"], "plain_iou": fit["class_iou_plain"]},
-        "runs": [_run_facts(r) for r in args.runs],
-        "release_runs": [_run_facts(r) for r in args.release_runs]})
-    CARD.write_text(card)
+    release_eval = _eval(str(weights), args.data)
+    save_release(weights, model, spec, metrics={
+        "class_offsets": offsets,
+        "train_only_val": {k: train_only[k] for k in EVAL_KEYS if k in train_only},
+        "train_only_val_2fold_miou": fit["miou_offsets_2fold"] / 100,
+        "release_val_in_training": {k: release_eval[k] for k in EVAL_KEYS if k in release_eval}})
+    return {"spec": spec, "layer": layer, "train_only": train_only, "release_eval": release_eval,
+            "data": args.data, "train_only_path": args.train_only,
+            "offsets": {"offsets": offsets, "miou_plain": fit["miou_plain"],
+                        "miou_2fold": fit["miou_offsets_2fold"],
+                        "plain_iou": fit["class_iou_plain"]},
+            "model_path": fit["model"],
+            "runs": [_run_facts(r) for r in args.runs],
+            "release_runs": [_run_facts(r) for r in args.release_runs]}
+
+
+def main() -> None:
+    args = release_parser(__doc__.splitlines()[0]).parse_args()
+    facts = fold_and_score(args, WEIGHTS)
+    from semseg.hub.checkpoint import load_checkpoint
+
+    facts.update(bench=_bench((384, 480)), e2e=_end_to_end(),
+                 train_only_epoch=load_checkpoint(facts["model_path"])["epoch"])
+    CARD.write_text(_card(facts))
     print(f"wrote {WEIGHTS} and {CARD}")
 
 

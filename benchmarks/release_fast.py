@@ -19,32 +19,29 @@ Usage (from the repository root):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
-import sys
-from pathlib import Path
 
-from release_default import EVAL_KEYS, ROOT, _bench, _end_to_end, _eval, _fmt, _recipe, _run_facts
+from release_default import (
+    ROOT,
+    _bench,
+    _end_to_end,
+    _fmt,
+    _recipe,
+    card_tables,
+    fold_and_score,
+    release_parser,
+)
 
 WEIGHTS = ROOT / "src" / "semseg" / "weights" / "camvid_fast.safetensors"
 CARD = WEIGHTS.with_name("MODEL_CARD_camvid_fast.md")
 
 
 def _card(a: dict) -> str:
-    train_only, bench, e2e, offsets = a["train_only"], a["bench"], a["e2e"], a["offsets"]
+    train_only, bench, offsets = a["train_only"], a["bench"], a["offsets"]
     classes = list(train_only["class_iou"])
-    rows = "\n".join(
-        f"| {c} | {_fmt(offsets['plain_iou'].get(c, 0) / 100)} | {_fmt(train_only['class_iou'][c])}"
-        f" | {offsets['offsets'][i]:+.2f} |" for i, c in enumerate(classes))
-    e2e_rows = "\n".join(
-        f"| {r['runtime']} | {r['threads']} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-        f"{r['mean_ms']:.1f} | {r['load_min']:.2f}-{r['load_max']:.2f} |" for r in e2e)
-    net_rows = "\n".join(
-        f"| {r['runtime']} | {bench['input_size'][0]}x{bench['input_size'][1]} | "
-        f"{r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['mean_ms']:.1f} | "
-        f"{r['load_average_before'][0]:.2f} |" for r in bench["runtimes"].values())
+    rows, net_rows, e2e_rows = card_tables(a)
     runs = "\n".join(f"  - {_recipe(f)}; val mIoU by epoch: "
                      + ", ".join(f"{100 * r['miou']:.2f} ({e})" for e, r in
                                  sorted(f["records"].items()) if r.get("miou") is not None)
@@ -131,40 +128,11 @@ The network alone (`semseg bench camvid-fast --size {h}x{w} --threads 2 --runtim
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--release", type=Path, required=True, help="the train+val checkpoint")
-    ap.add_argument("--offsets", type=Path, required=True, help="class_bias.py --json output")
-    ap.add_argument("--train-only", required=True, help="train-only checkpoint, offsets folded")
-    ap.add_argument("--runs", type=Path, nargs="+", required=True, help="train-only run folders")
-    ap.add_argument("--release-runs", type=Path, nargs="+", required=True)
-    ap.add_argument("--data", default="../shared/data/camvid")
-    args = ap.parse_args()
-    sys.path.insert(0, str(ROOT / "src"))
-    import torch
-
-    from semseg.hub.checkpoint import load_model, save_release
-    from semseg.training.offsets import fold_offsets
-
-    fit = json.loads(args.offsets.read_text())
-    offsets = fit["offsets_whole_split"]
-    model, spec, _ = load_model(args.release)
-    layer = fold_offsets(model, torch.tensor(offsets), in_channels=spec.in_channels)
-    save_release(WEIGHTS, model, spec, metrics={"class_offsets": offsets})
-    train_only = _eval(args.train_only, args.data)
-    release_eval = _eval(str(WEIGHTS), args.data)
-    save_release(WEIGHTS, model, spec, metrics={
-        "class_offsets": offsets,
-        "train_only_val": {k: train_only[k] for k in EVAL_KEYS if k in train_only},
-        "train_only_val_2fold_miou": fit["miou_offsets_2fold"] / 100,
-        "release_val_in_training": {k: release_eval[k] for k in EVAL_KEYS if k in release_eval}})
-    CARD.write_text(_card({
-        "train_only": train_only, "release_eval": release_eval, "layer": layer,
-        "bench": _bench(tuple(spec.input_size), WEIGHTS), "e2e": _end_to_end(WEIGHTS),
-        "data": args.data, "train_only_path": args.train_only,
-        "offsets": {"offsets": offsets, "miou_plain": fit["miou_plain"],
-                    "miou_2fold": fit["miou_offsets_2fold"], "plain_iou": fit["class_iou_plain"]},
-        "runs": [_run_facts(r) for r in args.runs],
-        "release_runs": [_run_facts(r) for r in args.release_runs]}))
+    args = release_parser(__doc__.splitlines()[0]).parse_args()
+    facts = fold_and_score(args, WEIGHTS)
+    facts.update(bench=_bench(tuple(facts["spec"].input_size), WEIGHTS),
+                 e2e=_end_to_end(WEIGHTS))
+    CARD.write_text(_card(facts))
     print(f"wrote {WEIGHTS} and {CARD}")
 
 
