@@ -21,7 +21,7 @@ demo: $(STAMP)
 	@echo "overlay written to out/demo/street_overlay.png"
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
