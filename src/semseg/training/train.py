@@ -6,7 +6,6 @@ ends with the same weights as an uninterrupted run (CPU, same thread count).
 
 Example:
     >>> from semseg.training.config import TrainConfig
-from semseg.training.distill import Distiller, load_teacher
     >>> summary = main(TrainConfig(epochs=1, steps_per_epoch=2, out_dir="/tmp/run"))
 """
 
