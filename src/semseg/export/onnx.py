@@ -87,10 +87,10 @@ def require_onnxruntime() -> Any:
     return onnxruntime
 
 
-def onnx_session(path: str | os.PathLike[str], threads: int | None = None,
+def onnx_session(path: str | os.PathLike[str] | bytes, threads: int | None = None,
                  device: str = "cpu") -> Any:
-    """An ONNX Runtime session with ``threads`` intra-op threads (default: torch's count) on the
-    CPU or CUDA provider."""
+    """An ONNX Runtime session of a graph file (or serialized graph) with ``threads`` intra-op
+    threads (default: torch's count) on the CPU or CUDA provider."""
     ort = require_onnxruntime()
     cuda = torch.device(device) if device.startswith("cuda") else None
     provider = "CPUExecutionProvider" if cuda is None else "CUDAExecutionProvider"
@@ -104,7 +104,8 @@ def onnx_session(path: str | os.PathLike[str], threads: int | None = None,
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: graph-cleanup warnings are not the user's
     providers = [provider] if cuda is None else [(provider, {"device_id": cuda.index or 0})]
-    return ort.InferenceSession(str(path), options, providers=providers)
+    source = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(source, options, providers=providers)
 
 
 def onnx_parity(model: nn.Module, path: str | os.PathLike[str], x: torch.Tensor) -> float:

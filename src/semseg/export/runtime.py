@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from semseg.export.onnx import (
     onnx_session,
     require_onnxruntime,
 )
+from semseg.export.pipeline import FRAME_NAME, MASK_NAME, pipeline_graph
 from semseg.hub.checkpoint import ModelSpec
 
 RUNTIMES = ("torch", "onnxruntime")
@@ -100,6 +102,46 @@ class OnnxModel(nn.Module):
         feed = {INPUT_NAME: x.detach().float().cpu().numpy()}
         (logits,) = session.run([OUTPUT_NAME], feed)  # (N, K, H, W) float32
         return torch.from_numpy(logits).to(x.device)
+
+    def predict_frames(self, frames: np.ndarray, mean: Sequence[float], std: Sequence[float],
+                       num_classes: int, stride: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Masks (N, H, W) int64 and logits (N, K', h, w) of (N, H, W, 3) uint8 frames from one
+        ONNX Runtime call of the whole pipeline (``semseg.export.pipeline``): normalize with
+        ``mean``/``std``, resize to ``spec.input_size`` (or pad to ``stride``), network, first
+        ``num_classes`` logits resized (or cropped) back, argmax."""
+        h, w = frames.shape[1:3]
+        size = self.spec.input_size
+        if size is not None:
+            net_size: tuple[int, int] | None = (int(size[0]), int(size[1]))
+        else:
+            padded = (-(-h // stride) * stride, -(-w // stride) * stride)
+            if self._dynamic is None:
+                self._dynamic = self._try_dynamic(padded)
+            net_size = None if self._dynamic else padded
+        key = ("pipeline", net_size, tuple(mean), tuple(std), num_classes, stride)
+        if key not in self._sessions:
+            network = self._network_proto(net_size)
+            resize_to = net_size if size is not None else None  # else pad to the stride
+            graph = pipeline_graph(network, mean, std, num_classes, resize_to, stride,
+                                   INPUT_NAME, OUTPUT_NAME)
+            self._sessions[key] = onnx_session(graph.SerializeToString(), self.threads,
+                                               self.device)
+        masks, logits = self._sessions[key].run([MASK_NAME, OUTPUT_NAME],
+                                                {FRAME_NAME: np.ascontiguousarray(frames)})
+        return masks, logits
+
+    def _network_proto(self, size: tuple[int, int] | None) -> Any:
+        """The network's ONNX graph for input ``size`` (None: dynamic) as an ``onnx.ModelProto``,
+        from the cache (exported first if needed) or, with a read-only cache, exported again."""
+        import onnx
+
+        self._session(size)  # exports the graph into the cache
+        path = self.graph_path(size)
+        if path.is_file():
+            return onnx.load(str(path))
+        with self._scratch() as tmp:
+            return onnx.load(str(self._export(Path(tmp) / path.name, size or
+                                              self._example_size(), size is None)))
 
     def _session(self, size: tuple[int, int] | None) -> Any:
         key = "dynamic" if size is None else size

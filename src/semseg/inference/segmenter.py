@@ -368,23 +368,28 @@ class Segmenter:
 
     def _run(self, arrays: list[np.ndarray], options: InferenceOptions,
              mc_samples: int) -> list[SegmentationResult]:
-        x = torch.stack([to_chw(a) for a in arrays]).to(self.device)  # (N, 3, H, W) uint8
-        c = self.info.num_classes
+        size = arrays[0].shape[:2]
         uncertainty: dict[str, list[np.ndarray]] = {}
-        if mc_samples > 0:
-            mc, uncertainty = self._mc_probs(x, mc_samples)  # (N, C, H, W)
-            probs = list(mc.cpu().numpy())  # N x (C, H, W)
-            masks = mc.max(1).indices.cpu().numpy()  # (N, H, W)
+        # The fused path comes before any torch op: waking torch's thread pool (even for the
+        # stack below) slowed ONNX Runtime's threads for the rest of the call on 2 cores.
+        fused = None if mc_samples > 0 else self._fused(arrays, options)
+        if fused is not None:
+            masks, logits = fused
         else:
-            # The mask needs no softmax; the probabilities are computed (from the logits at the
-            # network's input size) only when a caller reads them. Extra outputs
-            # (spec.num_outputs) are dropped.
-            logits = predict_logits(self.net, x, self.info, options,
-                                    resize_back=False)[:, :c].float()  # (N, C, h, w)
-            size = tuple(x.shape[-2:])
-            masks = class_map(logits, size).cpu().numpy()  # (N, H, W)
-            probs = [functools.partial(_softmax_at, logits[i:i + 1], size)
-                     for i in range(len(arrays))]
+            x = torch.stack([to_chw(a) for a in arrays]).to(self.device)  # (N, 3, H, W) uint8
+            if mc_samples > 0:
+                mc, uncertainty = self._mc_probs(x, mc_samples)  # (N, C, H, W)
+                masks = mc.max(1).indices.cpu().numpy()  # (N, H, W)
+            else:
+                # The mask needs no softmax; extra outputs (spec.num_outputs) are dropped.
+                logits = predict_logits(self.net, x, self.info, options, resize_back=False)
+                logits = logits[:, :self.info.num_classes].float()  # (N, C, h, w)
+                masks = class_map(logits, size).cpu().numpy()  # (N, H, W)
+        # The probabilities are computed (from the logits at the network's input size) only
+        # when a caller reads them.
+        probs = (list(mc.cpu().numpy()) if mc_samples > 0  # N x (C, H, W)
+                 else [functools.partial(_softmax_at, logits[i:i + 1], size)
+                       for i in range(len(arrays))])
         return [
             SegmentationResult(
                 image=a, mask=masks[i], probs=probs[i], info=self.info,
@@ -392,6 +397,21 @@ class Segmenter:
             )
             for i, a in enumerate(arrays)
         ]
+
+    def _fused(self, arrays: list[np.ndarray],
+               options: InferenceOptions) -> tuple[np.ndarray, torch.Tensor] | None:
+        """Masks and logits from ONNX Runtime running the whole single-view pipeline as one
+        graph (``OnnxModel.predict_frames``: the same steps, with no thread pools competing on
+        the cores), or None when that does not apply (torch runtime, CUDA, TTA, windows)."""
+        if (not isinstance(self.net, OnnxModel) or self.device.type != "cpu"
+                or options.scales != (1.0,) or options.flip or options.window is not None
+                or options.input_size != self.spec.input_size):
+            return None
+        masks, logits = self.net.predict_frames(np.stack(arrays), self.info.mean, self.info.std,
+                                                self.info.num_classes, options.stride)
+        if self.spec.input_size is None:  # padded to the stride: crop like fit_input's undo
+            logits = logits[..., :masks.shape[1], :masks.shape[2]]
+        return masks, torch.from_numpy(logits[:, :self.info.num_classes])  # (N, C, h, w)
 
     def _mc_probs(self, x: torch.Tensor, samples: int) -> tuple[torch.Tensor, dict]:
         """Monte-Carlo dropout probabilities (N, C, H, W) and per-image uncertainty maps of a
