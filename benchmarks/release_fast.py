@@ -69,8 +69,8 @@ The student starts from `camvid-litefpn` (LiteFPN trained on CamVid train from I
 val mIoU) and learns CamVid's labels (class-weighted cross-entropy) plus, at every pixel of
 every crop (void pixels included), the softened class probabilities of a frozen ESPNetv2 teacher
 (`semseg.training.distill`: `T^2 KL(softmax(teacher/T) || softmax(student/T))`). The recipe was
-chosen on CamVid val with the train-only student, taught by the train-only ESPNetv2 (74.66 val
-mIoU without offsets); the released weights are the same recipe on train + val, taught by the
+chosen on CamVid val with the train-only student, taught by the train-only ESPNetv2 (stage 2 of
+`MODEL_CARD.md`'s recipe, before its offsets); the released weights are the same recipe on train + val, taught by the
 train+val ESPNetv2, final epoch of the same fixed schedule. The CamVid test split was never used.
 
 Train-only run (scored below):
@@ -105,8 +105,9 @@ data: this only identifies the file.
 
 ## CPU latency (batch 1)
 End to end, a 360x480 frame in memory to a 360x480 mask (`Segmenter.predict`: normalize, resize
-to {h}x{w}, network, logits back, argmax), `python benchmarks/latency.py camvid-fast
---end-to-end --threads 2 --runtime both`:
+to {h}x{w}, network, logits back, argmax; under ONNX Runtime all of it is one graph,
+`semseg.export.pipeline`), `python benchmarks/latency.py camvid-fast --end-to-end --threads 2
+--runtime both`:
 
 | runtime | threads | p50 ms | p90 ms | mean ms | load average (1 min) |
 | --- | --- | --- | --- | --- | --- |

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"
 
 # Public names loaded on first use, so that `import semseg` does not import torch.
 _LAZY = {

@@ -46,10 +46,12 @@ def _normalized(frames: np.ndarray) -> torch.Tensor:
 
 
 def _run(model: nn.Module, tmp_path: Path, frames: np.ndarray, num_classes: int,
-         input_size: tuple[int, int] | None, stride: int = 32) -> tuple[np.ndarray, np.ndarray]:
+         input_size: tuple[int, int] | None, stride: int = 32,
+         out_channels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     net_size = input_size or (64, 64)
     path = export_onnx(model, tmp_path / "net.onnx", net_size, dynamic_size=input_size is None)
-    graph = pipeline_graph(onnx.load(str(path)), MEAN, STD, num_classes, input_size, stride)
+    graph = pipeline_graph(onnx.load(str(path)), MEAN, STD, num_classes, input_size, stride,
+                           out_channels=out_channels)
     session = onnx_session(graph.SerializeToString(), threads=1)
     masks, logits = session.run(["mask", "logits"], {"frame": frames})
     return masks, logits
@@ -58,7 +60,8 @@ def _run(model: nn.Module, tmp_path: Path, frames: np.ndarray, num_classes: int,
 def test_resize_pipeline_matches_torch_step_by_step(tmp_path: Path) -> None:
     model = _conv(out_channels=4)  # 3 classes + one extra output that is never predicted
     frames = _frames(2, 37, 53)
-    masks, logits = _run(model, tmp_path, frames, num_classes=3, input_size=(16, 24))
+    masks, logits = _run(model, tmp_path, frames, num_classes=3, input_size=(16, 24),
+                         out_channels=4)
     with torch.no_grad():
         x = F.interpolate(_normalized(frames), (16, 24), mode="bilinear", align_corners=False)
         want_logits = model(x)  # (2, 4, 16, 24)
@@ -73,7 +76,8 @@ def test_resize_pipeline_matches_torch_step_by_step(tmp_path: Path) -> None:
 def test_pad_pipeline_pads_by_replication_and_crops_back(tmp_path: Path) -> None:
     model = _conv(out_channels=3, seed=1)
     frames = _frames(1, 37, 53, seed=1)
-    masks, logits = _run(model, tmp_path, frames, num_classes=3, input_size=None, stride=8)
+    masks, logits = _run(model, tmp_path, frames, num_classes=3, input_size=None, stride=8,
+                         out_channels=3)  # no slice
     with torch.no_grad():
         x = F.pad(_normalized(frames), (0, 3, 0, 3), mode="replicate")  # to 40x56
         want_logits = model(x)

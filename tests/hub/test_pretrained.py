@@ -50,7 +50,7 @@ class FakeResponse(io.BytesIO):
 
 
 def test_entries_describe_their_label_sets() -> None:
-    assert hub.list_pretrained() == ["camvid-litefpn", "deeplab-edgetpu-cityscapes",
+    assert hub.list_pretrained() == ["camvid-fast", "camvid-litefpn", "deeplab-edgetpu-cityscapes",
                                      "deeplabv3-mnv2-0.5-voc", "deeplabv3-mnv2-voc", "default",
                                      "espnetv2-cityscapes", "espnetv2-voc", "mosaic-ade20k"]
     voc = hub.pretrained_entry("espnetv2-voc")
@@ -64,7 +64,7 @@ def test_entries_describe_their_label_sets() -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    known = "available: camvid-litefpn, deeplab-edgetpu-cityscapes, .*, mosaic-ade20k"
+    known = "available: camvid-fast, camvid-litefpn, deeplab-edgetpu-cityscapes, .*, mosaic-ade20k"
     with pytest.raises(ModelError, match=known):
         hub.load_pretrained("deeplab-voc")
 

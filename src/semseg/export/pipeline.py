@@ -47,13 +47,15 @@ def _resize(helper: Any, x: str, hw: str, out: str, tag: str) -> list:
 
 def pipeline_graph(network: Any, mean: Sequence[float], std: Sequence[float],
                    num_classes: int, input_size: tuple[int, int] | None = None, stride: int = 32,
-                   input_name: str = "image", output_name: str = "logits") -> Any:
+                   input_name: str = "image", output_name: str = "logits",
+                   out_channels: int | None = None) -> Any:
     """A new ``onnx.ModelProto``: ``network`` (an ``onnx.ModelProto`` whose NCHW input is named
     ``input_name``) between the pre- and post-processing above. With ``input_size`` (h, w) the
     frame is resized to it and the logits back; without, the frame is replicate-padded
     bottom/right to a multiple of ``stride`` and the logits cropped back (``fit_input``).
     Inputs: ``frame`` (N, H, W, C) uint8. Outputs: ``mask`` (N, H, W) int64 and the network's
-    ``output_name`` (N, K', h, w) float32."""
+    ``output_name`` (N, K', h, w) float32. Only when ``out_channels`` (K') is unknown or more
+    than ``num_classes`` does the graph slice the first ``num_classes`` logits (a copy)."""
     import onnx  # optional dependency (semseg[onnx]), imported on use
 
     helper, tp = onnx.helper, onnx.TensorProto
@@ -75,7 +77,6 @@ def pipeline_graph(network: Any, mean: Sequence[float], std: Sequence[float],
     mean_255 = const("mean", 255.0 * np.asarray(mean, np.float32).reshape(1, -1, 1, 1),
                      np.float32)
     std_255 = const("std", 255.0 * np.asarray(std, np.float32).reshape(1, -1, 1, 1), np.float32)
-    zero, one, classes = const("zero", [0]), const("one", [1]), const("classes", [num_classes])
     pre = [
         node("Cast", [FRAME_NAME], "float", to=tp.FLOAT),
         node("Transpose", [_P + "float"], "nchw", perm=[0, 3, 1, 2]),
@@ -83,11 +84,16 @@ def pipeline_graph(network: Any, mean: Sequence[float], std: Sequence[float],
         node("Div", [_P + "centred", std_255], "normalized"),
         node("Shape", [FRAME_NAME], "frame_hw", start=1, end=3),  # (H, W)
     ]
-    post = [node("Slice", [output_name, zero, classes, one], "class_logits")]
+    logits = output_name
+    post = []
+    if out_channels is None or out_channels > num_classes:
+        logits = _P + "class_logits"
+        post.append(node("Slice", [output_name, const("zero", [0]), const("classes", [num_classes]),
+                                   const("one", [1])], "class_logits"))
     if input_size is not None:
         pre += _resize(helper, _P + "normalized", const("input_hw", input_size), input_name,
                        "resize_in")
-        post += _resize(helper, _P + "class_logits", _P + "frame_hw", _P + "full", "resize_out")
+        post += _resize(helper, logits, _P + "frame_hw", _P + "full", "resize_out")
     else:
         # pad (stride - H mod stride) mod stride rows and columns at the bottom/right
         s = const("stride", [stride])
@@ -100,7 +106,7 @@ def pipeline_graph(network: Any, mean: Sequence[float], std: Sequence[float],
                              mode="edge", name=_P + "pad"),
         ]
         post.append(helper.make_node(
-            "Slice", [_P + "class_logits", const("zeros2", [0, 0]), _P + "frame_hw",
+            "Slice", [logits, const("zeros2", [0, 0]), _P + "frame_hw",
                       const("hw_axes", [2, 3])], [_P + "full"], name=_P + "crop"))
     post.append(helper.make_node("ArgMax", [_P + "full"], [MASK_NAME], axis=1, keepdims=0,
                                  select_last_index=0, name=_P + "argmax"))

@@ -123,7 +123,7 @@ class OnnxModel(nn.Module):
             network = self._network_proto(net_size)
             resize_to = net_size if size is not None else None  # else pad to the stride
             graph = pipeline_graph(network, mean, std, num_classes, resize_to, stride,
-                                   INPUT_NAME, OUTPUT_NAME)
+                                   INPUT_NAME, OUTPUT_NAME, self.spec.out_channels)
             self._sessions[key] = onnx_session(graph.SerializeToString(), self.threads,
                                                self.device)
         masks, logits = self._sessions[key].run([MASK_NAME, OUTPUT_NAME],
