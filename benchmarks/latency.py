@@ -11,7 +11,9 @@ bundled CamVid val frame, or ``--frame``): normalize, resize to the model's inpu
 mask at the frame's size, result out; every runtime and thread count in ``--threads`` (comma
 list), in interleaved rounds so that a change of machine load hits all of them alike. The
 1-minute load average before and after each is printed beside it. ``--profile`` adds the time of
-each stage of that pipeline (same functions, called one by one; eager torch).
+each stage of that pipeline (same functions, called one by one; eager torch). ``--steps`` adds
+ONNX Runtime with ``Segmenter(one_graph=False)`` (network in ONNX Runtime, the rest in
+torch/OpenCV, as before 0.3) beside the default one-graph path.
 
 MODEL is an architecture name (random init), a checkpoint or a pretrained name. Measurements come
 from ``semseg.tools.benchmark`` (the same code as ``semseg bench``): GFLOPs from
@@ -43,6 +45,7 @@ from semseg.tools.benchmark import (
     latency_stats,
 )
 
+STEPS = "-steps"  # --steps: the ONNX Runtime path without the one-graph pipeline
 STREET = Path(__file__).resolve().parents[1] / "src" / "semseg" / "assets" / "street.jpg"
 
 
@@ -89,14 +92,16 @@ def _timed(fn: Callable[[], object], iters: int) -> list[float]:
 
 def end_to_end(model: str, frame: np.ndarray, runtimes: tuple[str, ...], threads: list[int],
                warmup: int, iters: int, rounds: int = 5) -> list[dict]:
-    """p50/p90 of ``Segmenter.predict(frame)`` per (runtime, threads), interleaved in rounds."""
+    """p50/p90 of ``Segmenter.predict(frame)`` per (runtime, threads), interleaved in rounds.
+    The runtime ``onnxruntime-steps`` is ONNX Runtime with ``one_graph=False``."""
     from semseg.inference.segmenter import Segmenter
 
     configs = []
     for runtime in runtimes:
         for n in threads:
             torch.set_num_threads(n)  # an ONNX Runtime session takes torch's count when made
-            seg = Segmenter.from_pretrained(model, runtime=runtime)
+            seg = Segmenter.from_pretrained(model, runtime=runtime.removesuffix(STEPS),
+                                            one_graph=not runtime.endswith(STEPS))
             _timed(lambda seg=seg: seg.predict(frame).mask, warmup)
             configs.append({"runtime": runtime, "threads": n, "seg": seg, "times": [],
                             "load": []})
@@ -159,8 +164,10 @@ def run_end_to_end(args: argparse.Namespace, threads: list[int]) -> int:
     from semseg.fileio.images import read_image
 
     frame = read_image(args.frame)
-    rows = end_to_end(args.model, frame, RUNTIME_CHOICES[args.runtime], threads, args.warmup,
-                      args.iters)
+    runtimes = RUNTIME_CHOICES[args.runtime]
+    if args.steps:
+        runtimes += ("onnxruntime" + STEPS,)
+    rows = end_to_end(args.model, frame, runtimes, threads, args.warmup, args.iters)
     env = environment("cpu")
     h, w = frame.shape[:2]
     print("| runtime | threads | p50 ms | p90 ms | mean ms | runs | load average (1 min) |\n"
@@ -200,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frame", default=str(STREET), help="frame for --end-to-end (default: the "
                    "bundled 360x480 CamVid val frame)")
     p.add_argument("--profile", action="store_true", help="with --end-to-end: time each stage")
+    p.add_argument("--steps", action="store_true", help="with --end-to-end: also time ONNX "
+                   "Runtime running only the network, the rest in torch/OpenCV "
+                   "(onnxruntime-steps: Segmenter(one_graph=False))")
     args = p.parse_args(argv)
     threads = [int(t) for t in args.threads.split(",")]
     if args.end_to_end:

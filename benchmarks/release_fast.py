@@ -70,8 +70,9 @@ val mIoU) and learns CamVid's labels (class-weighted cross-entropy) plus, at eve
 every crop (void pixels included), the softened class probabilities of a frozen ESPNetv2 teacher
 (`semseg.training.distill`: `T^2 KL(softmax(teacher/T) || softmax(student/T))`). The recipe was
 chosen on CamVid val with the train-only student, taught by the train-only ESPNetv2 (stage 2 of
-`MODEL_CARD.md`'s recipe, before its offsets); the released weights are the same recipe on train + val, taught by the
-train+val ESPNetv2, final epoch of the same fixed schedule. The CamVid test split was never used.
+`MODEL_CARD.md`'s recipe, before its offsets); the released weights are the same recipe on
+train + val, taught by the train+val ESPNetv2, final epoch of the same fixed schedule. The CamVid
+test split was never used.
 
 Train-only run (scored below):
 {runs}

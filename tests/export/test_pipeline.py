@@ -107,8 +107,7 @@ def test_rejects_normalization_of_other_channel_count(tmp_path: Path) -> None:
 
 def _segmenters(model: nn.Module, spec: ModelSpec) -> tuple[Segmenter, Segmenter]:
     fused = Segmenter(model, spec, runtime="onnxruntime")
-    steps = Segmenter(model, spec, runtime="onnxruntime")
-    steps._fused = lambda *args: None  # the step-by-step path (torch/OpenCV around ORT)
+    steps = Segmenter(model, spec, runtime="onnxruntime", one_graph=False)  # torch/OpenCV + ORT
     return fused, steps
 
 

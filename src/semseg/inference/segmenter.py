@@ -292,13 +292,18 @@ class Segmenter:
 
     ``runtime="onnxruntime"`` runs the network's ONNX export (made once, cached by weights hash,
     input size, opset and torch version; see ``semseg.export.runtime``) with ONNX Runtime on torch's
-    thread count; pre- and post-processing are the same code as with ``runtime="torch"``.
+    thread count. On the CPU, a single-view prediction then runs as ONE graph (normalize, resize
+    or pad, network, resize or crop back, argmax: ``semseg.export.pipeline``), so that no torch
+    or OpenCV thread pool competes with ONNX Runtime's; ``one_graph=False`` runs only the network
+    there and the rest in the same torch/OpenCV code as ``runtime="torch"`` (TTA, sliding
+    windows and Monte-Carlo dropout always do).
     """
 
     def __init__(self, model: nn.Module, spec: ModelSpec, device: str | torch.device = "cpu",
-                 runtime: str = "torch"):
+                 runtime: str = "torch", one_graph: bool = True):
         self.device = _device(device)
         self.runtime = check_runtime(runtime)
+        self.one_graph = one_graph
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.stride = 32  # the largest output stride of the zoo; padding to it suits all models
@@ -313,13 +318,13 @@ class Segmenter:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, device: str = "cpu",
-                        runtime: str = "torch") -> Segmenter:
+                        runtime: str = "torch", one_graph: bool = True) -> Segmenter:
         """Load a ``.pt``/``.safetensors`` file or a pretrained name
         (``semseg.hub.loading.load``)."""
         from semseg.hub import loading
 
         model, spec = loading.load(name_or_path, device=device)
-        return cls(model, spec, device, runtime)
+        return cls(model, spec, device, runtime, one_graph)
 
     def predict(
         self,
@@ -403,7 +408,7 @@ class Segmenter:
         """Masks and logits from ONNX Runtime running the whole single-view pipeline as one
         graph (``OnnxModel.predict_frames``: the same steps, with no thread pools competing on
         the cores), or None when that does not apply (torch runtime, CUDA, TTA, windows)."""
-        if (not isinstance(self.net, OnnxModel) or self.device.type != "cpu"
+        if (not self.one_graph or not isinstance(self.net, OnnxModel) or self.device.type != "cpu"
                 or options.scales != (1.0,) or options.flip or options.window is not None
                 or options.input_size != self.spec.input_size):
             return None
