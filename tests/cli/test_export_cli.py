@@ -13,6 +13,8 @@ from semseg.cli import main
 from semseg.data.camvid import INFO as CAMVID
 from semseg.hub.checkpoint import ModelSpec, load_model, save_checkpoint
 
+STREET = Path(__file__).resolve().parents[2] / "src" / "semseg" / "assets" / "street.jpg"
+
 
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
@@ -42,6 +44,32 @@ def test_export_matches_eager_within_tolerance(tiny_checkpoint: Path, tmp_path: 
         expected = model(x).numpy()  # (3, 11, 64, 96)
     assert got.shape == expected.shape == (3, 11, 64, 96)
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+
+
+def test_frame_to_mask_graph_gives_the_segmenter_masks(tiny_checkpoint: Path, tmp_path: Path,
+                                                       capsys) -> None:
+    """One ONNX file from a uint8 frame of any size to the mask: the masks of the same model's
+    step-by-step inference at that input size, on a real CamVid frame at two sizes."""
+    from semseg.data.transforms import to_chw
+    from semseg.fileio.images import read_image
+    from semseg.inference.segmenter import InferenceOptions, class_map, predict_logits
+
+    onnx_path = tmp_path / "model.onnx"
+    code = main(["export", str(tiny_checkpoint), "-o", str(onnx_path), "--frame-to-mask",
+                 "--check"])
+    assert code == 0 and "input 'frame' (N, H, W, 3) uint8" in capsys.readouterr().out
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["frame"]
+    model, spec, _ = load_model(tiny_checkpoint)
+    street = read_image(STREET)
+    for frame in (street, street[:301, :413]):
+        mask, logits = session.run(["mask", "logits"], {"frame": frame[None]})
+        x = to_chw(frame)[None]
+        want = predict_logits(model, x, spec.info, InferenceOptions(input_size=(32, 48)),
+                              resize_back=False)
+        assert mask.shape == (1, *frame.shape[:2]) and logits.shape == (1, 11, 32, 48)
+        np.testing.assert_allclose(logits, want.numpy(), atol=1e-4)
+        assert (mask == class_map(want, frame.shape[:2]).numpy()).mean() >= 0.9999
 
 
 def test_size_defaults_to_the_models_input_size(tiny_checkpoint: Path, tmp_path: Path) -> None:

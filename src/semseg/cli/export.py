@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semseg.threads import add_threads_argument
+
+if TYPE_CHECKING:
+    from semseg.hub.checkpoint import ModelSpec
 
 PARITY_TOLERANCE = 1e-4  # max |eager - ONNX Runtime| logit difference accepted by --check
 
@@ -24,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"exit 1 when logits differ by more than {PARITY_TOLERANCE:g}")
     p.add_argument("--num-classes", type=int,
                    help="classes of a randomly initialized architecture (default 11)")
+    p.add_argument("--frame-to-mask", action="store_true",
+                   help="write the whole predict path as one graph: input 'frame' (N, H, W, 3) "
+                        "uint8 RGB of any size, resized to --size for the network; outputs "
+                        "'mask' (N, H, W) int64 class ids and 'logits' (semseg.export.pipeline)")
     add_threads_argument(p)
     p.set_defaults(func=run)
 
@@ -54,12 +63,42 @@ def run(args: argparse.Namespace) -> int:
           f"std {list(info.std)}; classes: {', '.join(info.classes)}")
     if source == "architecture":
         print(f"note: {args.model!r} is an architecture name: the weights are random")
-    if not args.check:
-        return 0
-    x = torch.randn(2, spec.in_channels, *size, generator=torch.Generator().manual_seed(0))
-    diff = onnx_parity(model, path, x)
-    ok = diff <= PARITY_TOLERANCE
-    line = (f"parity: max |eager - onnxruntime| = {diff:.2e} on a random batch of 2 "
-            f"({'ok' if ok else 'FAILED'}, tolerance {PARITY_TOLERANCE:g})")
-    print(line, file=sys.stdout if ok else sys.stderr)
+    ok = True
+    if args.check:
+        x = torch.randn(2, spec.in_channels, *size, generator=torch.Generator().manual_seed(0))
+        diff = onnx_parity(model, path, x)
+        ok = diff <= PARITY_TOLERANCE
+        line = (f"parity: max |eager - onnxruntime| = {diff:.2e} on a random batch of 2 "
+                f"({'ok' if ok else 'FAILED'}, tolerance {PARITY_TOLERANCE:g})")
+        print(line, file=sys.stdout if ok else sys.stderr)
+    if args.frame_to_mask and ok:
+        _wrap_frame_to_mask(path, spec, size)
     return 0 if ok else 1
+
+
+def _wrap_frame_to_mask(path: Path, spec: ModelSpec, size: tuple[int, int]) -> None:
+    """Replace the network graph at ``path`` by the frame-to-mask graph around it (atomic)."""
+    import os
+
+    import onnx
+
+    from semseg.errors import ConfigError
+    from semseg.export.onnx import INPUT_NAME, OUTPUT_NAME
+    from semseg.export.pipeline import pipeline_graph
+
+    info = spec.info
+    if spec.in_channels != 3:
+        raise ConfigError(f"--frame-to-mask takes RGB frames; this model has {spec.in_channels} "
+                          "input channels")
+    graph = pipeline_graph(onnx.load(str(path)), info.mean, info.std, info.num_classes, size,
+                           input_name=INPUT_NAME, output_name=OUTPUT_NAME,
+                           out_channels=spec.out_channels)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        onnx.save(graph, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"frame to mask: input 'frame' (N, H, W, 3) uint8 RGB, any H and W (resized to "
+          f"{size[0]}x{size[1]} inside); outputs 'mask' (N, H, W) int64, '{OUTPUT_NAME}' "
+          f"(N, {spec.out_channels}, {size[0]}, {size[1]}) float32")
