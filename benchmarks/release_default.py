@@ -8,7 +8,7 @@ Usage (from the repository root; every number in the card comes from these comma
 
     python benchmarks/release_default.py \\
         --release RUNS/espnetv2-release-stage2/last.pt \\
-        --offsets RUNS/class_bias_stage2_last.json \\
+        --offsets RUNS/class_bias_stage2_best.json \\
         --train-only checkpoints/espnetv2-city-camvid-train-stage2-offsets.safetensors \\
         --runs RUNS/espnetv2-city-train RUNS/espnetv2-stage2 \\
         --release-runs RUNS/espnetv2-release RUNS/espnetv2-release-stage2
@@ -202,8 +202,8 @@ val is in its training data, so this only identifies the file.
 
 ## CPU latency (batch 1, 2 threads)
 End to end, a 360x480 frame in memory to a 360x480 mask (`Segmenter.predict`: normalize, pad,
-network, crop, argmax), `python benchmarks/latency.py default --end-to-end --threads 2
---runtime both`:
+network, crop, argmax; under ONNX Runtime all of it is one graph, `semseg.export.pipeline`),
+`python benchmarks/latency.py default --end-to-end --threads 2 --runtime both`:
 
 | runtime | threads | p50 ms | p90 ms | mean ms | load average (1 min) |
 | --- | --- | --- | --- | --- | --- |
