@@ -25,6 +25,26 @@ def test_enet_exports_at_opset_17_with_dynamic_batch(tmp_path) -> None:
     assert model.training
 
 
+def test_relative_parity_divides_by_the_largest_logit(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 4, 3, padding=1).eval()
+    with torch.no_grad():
+        model.weight.mul_(1e4)  # logits in the thousands: float32 rounding grows with them
+    path = export_onnx(model, tmp_path / "m.onnx", (16, 16))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        scale = model(x).abs().max().item()
+    assert scale > 1000
+    absolute = onnx_parity(model, path, x)
+    assert onnx_parity(model, path, x, relative=True) == pytest.approx(absolute / scale)
+    small = nn.Conv2d(3, 4, 1).eval()  # |logits| < 1: divided by 1, i.e. absolute
+    with torch.no_grad():
+        small.weight.mul_(0.01)
+        small.bias.zero_()
+    path = export_onnx(small, tmp_path / "s.onnx", (16, 16))
+    assert onnx_parity(small, path, x * 0.1, relative=True) == onnx_parity(small, path, x * 0.1)
+
+
 def test_fixed_batch_export_has_static_shape(tmp_path) -> None:
     model = nn.Conv2d(1, 2, 3, padding=1)
     path = export_onnx(model, tmp_path / "m.onnx", (8, 9), in_channels=1, dynamic_batch=False)

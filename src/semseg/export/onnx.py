@@ -108,8 +108,11 @@ def onnx_session(path: str | os.PathLike[str] | bytes, threads: int | None = Non
     return ort.InferenceSession(source, options, providers=providers)
 
 
-def onnx_parity(model: nn.Module, path: str | os.PathLike[str], x: torch.Tensor) -> float:
-    """Max absolute difference between eager (eval mode) and ONNX Runtime logits for ``x``."""
+def onnx_parity(model: nn.Module, path: str | os.PathLike[str], x: torch.Tensor,
+                relative: bool = False) -> float:
+    """Max absolute difference between eager (eval mode) and ONNX Runtime logits for ``x``;
+    ``relative``: divided by max(1, largest |eager logit|), the scale float32 rounding grows
+    with."""
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"ONNX file {path} does not exist")
@@ -129,4 +132,5 @@ def onnx_parity(model: nn.Module, path: str | os.PathLike[str], x: torch.Tensor)
         model.train(was_training)
     if tuple(got.shape) != tuple(expected.shape):
         raise ConfigError(f"ONNX output shape {tuple(got.shape)} != eager {tuple(expected.shape)}")
-    return float((torch.from_numpy(got) - expected).abs().max())
+    diff = float((torch.from_numpy(got) - expected).abs().max())
+    return diff / max(1.0, float(expected.abs().max())) if relative else diff
