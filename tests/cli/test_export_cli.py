@@ -72,6 +72,27 @@ def test_frame_to_mask_graph_gives_the_segmenter_masks(tiny_checkpoint: Path, tm
         assert (mask == class_map(want, frame.shape[:2]).numpy()).mean() >= 0.9999
 
 
+def test_frame_to_mask_pads_a_model_without_input_size_like_segmenter(tmp_path: Path,
+                                                                       capsys) -> None:
+    from semseg.fileio.images import read_image
+    from semseg.inference.segmenter import Segmenter
+
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="unet", info=CAMVID, arch_kwargs={"base_width": 8})  # any input size
+    checkpoint = save_checkpoint(tmp_path / "best.pt", spec.build(), spec, epoch=1)
+    onnx_path = tmp_path / "model.onnx"
+    assert main(["export", str(checkpoint), "-o", str(onnx_path), "--size", "40x56",
+                 "--frame-to-mask"]) == 0
+    assert "pad to 64x64 at stride 32, e.g. 40x56" in capsys.readouterr().out
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    frame = read_image(STREET)[100:140, 200:256]  # (40, 56, 3), padded to 64x64 inside
+    mask, logits = session.run(["mask", "logits"], {"frame": frame[None]})
+    assert logits.shape == (1, 11, 64, 64)
+    model, spec, _ = load_model(checkpoint)
+    expected = Segmenter(model, spec).predict(frame).mask  # eager torch, padded to 32
+    assert (mask[0] == expected).mean() >= 0.9999
+
+
 def test_size_defaults_to_the_models_input_size(tiny_checkpoint: Path, tmp_path: Path) -> None:
     onnx_path = tmp_path / "model.onnx"
     assert main(["export", str(tiny_checkpoint), "-o", str(onnx_path)]) == 0

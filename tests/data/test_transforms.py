@@ -155,3 +155,18 @@ def test_bad_options(kw: dict, message: str) -> None:
     assert str(exc.value) == message
     with pytest.raises(ConfigError, match="eval size must be at least 8x8"):
         check_size((4, 4), "eval size")
+
+
+def test_to_chw_copies_read_only_arrays_only() -> None:
+    import warnings
+
+    from semseg.data.transforms import to_chw
+
+    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    assert to_chw(image).data_ptr() == image.ctypes.data  # writable: a view, no copy
+    image.flags.writeable = False  # e.g. np.asarray(PIL image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns on non-writable arrays
+        chw = to_chw(image)
+    assert chw.data_ptr() != image.ctypes.data
+    assert chw.shape == (3, 2, 3) and (chw.permute(1, 2, 0).numpy() == image).all()

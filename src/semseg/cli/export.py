@@ -12,6 +12,7 @@ from semseg.threads import add_threads_argument
 if TYPE_CHECKING:
     from semseg.hub.checkpoint import ModelSpec
 
+PAD_STRIDE = 32  # Segmenter.stride: models without a fixed input size are padded to it
 PARITY_TOLERANCE = 1e-4  # max |eager - ONNX Runtime| / max(1, max |eager|) accepted by --check
 
 
@@ -31,9 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-classes", type=int,
                    help="classes of a randomly initialized architecture (default 11)")
     p.add_argument("--frame-to-mask", action="store_true",
-                   help="write the whole predict path as one graph: input 'frame' (N, H, W, 3) "
-                        "uint8 RGB of any size, resized to --size for the network; outputs "
-                        "'mask' (N, H, W) int64 class ids and 'logits' (semseg.export.pipeline)")
+                   help="write the whole predict path as one graph (semseg.export.pipeline): "
+                        "input 'frame' (N, H, W, 3) uint8 RGB, resized to --size for a model "
+                        "with a fixed input size (any H, W), else replicate-padded to a "
+                        "multiple of 32 (H, W that pad to those of --size); outputs 'mask' "
+                        "(N, H, W) int64 class ids and 'logits'")
     add_threads_argument(p)
     p.set_defaults(func=run)
 
@@ -54,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     source = loading.resolve(args.model, allow_arch=True)
     model, spec = loading.load(args.model, allow_arch=True, num_classes=args.num_classes)
     size = parse_size(args.size) if args.size else tuple(spec.input_size or (360, 480))
+    frame_size = size
+    if args.frame_to_mask and spec.input_size is None:
+        # like Segmenter: the frame is replicate-padded to the stride, so the network runs at
+        # the padded size
+        size = tuple(-(-s // PAD_STRIDE) * PAD_STRIDE for s in size)
     path = export_onnx(model, args.output, size, in_channels=spec.in_channels,
                        opset=args.opset)
     info = spec.info
@@ -73,12 +81,15 @@ def run(args: argparse.Namespace) -> int:
                 f"random batch of 2 ({'ok' if ok else 'FAILED'}, tolerance {PARITY_TOLERANCE:g})")
         print(line, file=sys.stdout if ok else sys.stderr)
     if args.frame_to_mask and ok:
-        _wrap_frame_to_mask(path, spec, size)
+        _wrap_frame_to_mask(path, spec, size, frame_size)
     return 0 if ok else 1
 
 
-def _wrap_frame_to_mask(path: Path, spec: ModelSpec, size: tuple[int, int]) -> None:
-    """Replace the network graph at ``path`` by the frame-to-mask graph around it (atomic)."""
+def _wrap_frame_to_mask(path: Path, spec: ModelSpec, size: tuple[int, int],
+                        frame_size: tuple[int, int]) -> None:
+    """Replace the network graph at ``path`` (input ``size``) by the frame-to-mask graph around
+    it (atomic): frames resized to ``size`` for a model with a fixed input size, else padded to
+    the stride (so only frames that pad to ``size``, such as ``frame_size``, fit)."""
     import os
 
     import onnx
@@ -91,15 +102,20 @@ def _wrap_frame_to_mask(path: Path, spec: ModelSpec, size: tuple[int, int]) -> N
     if spec.in_channels != 3:
         raise ConfigError(f"--frame-to-mask takes RGB frames; this model has {spec.in_channels} "
                           "input channels")
-    graph = pipeline_graph(onnx.load(str(path)), info.mean, info.std, info.num_classes, size,
-                           input_name=INPUT_NAME, output_name=OUTPUT_NAME,
-                           out_channels=spec.out_channels)
+    resize = spec.input_size is not None
+    graph = pipeline_graph(onnx.load(str(path)), info.mean, info.std, info.num_classes,
+                           size if resize else None, PAD_STRIDE, input_name=INPUT_NAME,
+                           output_name=OUTPUT_NAME, out_channels=spec.out_channels)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         onnx.save(graph, str(tmp))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    print(f"frame to mask: input 'frame' (N, H, W, 3) uint8 RGB, any H and W (resized to "
-          f"{size[0]}x{size[1]} inside); outputs 'mask' (N, H, W) int64, '{OUTPUT_NAME}' "
-          f"(N, {spec.out_channels}, {size[0]}, {size[1]}) float32")
+    fits = (f"any H and W (resized to {size[0]}x{size[1]} inside)" if resize else
+            f"H and W that pad to {size[0]}x{size[1]} at stride {PAD_STRIDE}, e.g. "
+            f"{frame_size[0]}x{frame_size[1]} (replicate-padded inside; export again for "
+            "other sizes)")
+    print(f"frame to mask: input 'frame' (N, H, W, 3) uint8 RGB, {fits}; outputs 'mask' "
+          f"(N, H, W) int64, '{OUTPUT_NAME}' (N, {spec.out_channels}, {size[0]}, {size[1]}) "
+          "float32")

@@ -113,8 +113,12 @@ def normalize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
 
 
 def to_chw(image: np.ndarray) -> torch.Tensor:
-    """(H, W, C) array -> (C, H, W) tensor of the same dtype (no copy when contiguous)."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    """(H, W, C) array -> (C, H, W) tensor of the same dtype (no copy when contiguous and
+    writable; a read-only array, e.g. ``np.asarray(pil_image)``, is copied)."""
+    image = np.ascontiguousarray(image)
+    if not image.flags.writeable:
+        image = image.copy()
+    return torch.from_numpy(image).permute(2, 0, 1)
 
 
 def normalize_image(image: np.ndarray, info: DatasetInfo) -> torch.Tensor:
