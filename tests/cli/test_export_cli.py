@@ -106,6 +106,8 @@ def test_size_defaults_to_the_models_input_size(tiny_checkpoint: Path, tmp_path:
         (["export", "nope", "-o", "m.onnx"], "unknown model 'nope'"),
         (["export", "enet", "-o", "m.onnx", "--size", "64*96"], "bad --size '64*96'"),
         (["export", "enet", "-o", "m.onnx", "--opset", "5"], "bad --opset 5"),
+        (["export", "enet", "-o", "m.onnx", "--opset", "13", "--frame-to-mask"],
+         "--frame-to-mask needs --opset >= 15, got 13"),
         (["export", "missing/best.pt", "-o", "m.onnx"], "model file not found"),
     ],
 )

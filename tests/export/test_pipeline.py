@@ -105,6 +105,12 @@ def test_rejects_normalization_of_other_channel_count(tmp_path: Path) -> None:
         pipeline_graph(onnx.load(str(path)), (0.5,), (0.5,), 4, (8, 8))
 
 
+def test_rejects_network_graphs_below_opset_15(tmp_path: Path) -> None:
+    path = export_onnx(_conv(), tmp_path / "net.onnx", (8, 8), opset=13)
+    with pytest.raises(ValueError, match="opset >= 15"):
+        pipeline_graph(onnx.load(str(path)), MEAN, STD, 4, (8, 8))
+
+
 def _segmenters(model: nn.Module, spec: ModelSpec) -> tuple[Segmenter, Segmenter]:
     fused = Segmenter(model, spec, runtime="onnxruntime")
     steps = Segmenter(model, spec, runtime="onnxruntime", one_graph=False)  # torch/OpenCV + ORT

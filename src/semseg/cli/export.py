@@ -48,11 +48,14 @@ def run(args: argparse.Namespace) -> int:
     from semseg.cli.args import parse_size
     from semseg.errors import ConfigError
     from semseg.export.onnx import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_parity
+    from semseg.export.pipeline import MIN_OPSET
     from semseg.hub import loading
     from semseg.threads import set_threads
 
     if args.opset < 9:
         raise ConfigError(f"bad --opset {args.opset}; expected >= 9 (17 recommended)")
+    if args.frame_to_mask and args.opset < MIN_OPSET:
+        raise ConfigError(f"--frame-to-mask needs --opset >= {MIN_OPSET}, got {args.opset}")
     set_threads(args.threads)
     source = loading.resolve(args.model, allow_arch=True)
     model, spec = loading.load(args.model, allow_arch=True, num_classes=args.num_classes)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 FRAME_NAME, MASK_NAME = "frame", "mask"
+MIN_OPSET = 15  # Shape with start/end
 _P = "pipeline/"  # prefix of every tensor and node added here: no clash with the network's names
 
 
@@ -62,6 +63,10 @@ def pipeline_graph(network: Any, mean: Sequence[float], std: Sequence[float],
     model = onnx.ModelProto()
     model.CopyFrom(network)
     graph = model.graph
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset < MIN_OPSET:
+        raise ValueError(f"the pipeline needs ONNX opset >= {MIN_OPSET} (Shape start/end); the "
+                         f"network graph has {opset}")
     (image,) = [i for i in graph.input if i.name == input_name]
     channels = image.type.tensor_type.shape.dim[1].dim_value
     if len(mean) != channels or len(std) != channels:
