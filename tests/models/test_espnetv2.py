@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from semseg.errors import ConfigError
 from semseg.models import create_model
-from semseg.models.espnetv2 import EESP, EfficientPyrPool, _pool_matrix, adaptive_pool
+from semseg.models.espnetv2 import EESP, EfficientPyrPool, adaptive_pool
+from semseg.models.layers import pool_matrix
 
 WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "espnetv2"
 CHECKPOINTS = [("espnetv2_s_2.0_pascal_384x384.pth", 21), ("espnetv2_s_2.0_city_1024x512.pth", 20)]
@@ -72,7 +73,7 @@ def test_decoder_matches_reference_x2_upsampling_at_multiples_of_16() -> None:
 def test_onnx_pooling_form_equals_adaptive_pooling() -> None:
     x = torch.randn(2, 3, 13, 18)
     expected = F.adaptive_avg_pool2d(x, (5, 7))
-    got = _pool_matrix(13, 5, x) @ x @ _pool_matrix(18, 7, x).t()  # (5, 13) @ x @ (18, 7)
+    got = pool_matrix(13, 5, x) @ x @ pool_matrix(18, 7, x).t()  # (5, 13) @ x @ (18, 7)
     assert torch.allclose(got, expected, atol=1e-6)
     assert torch.equal(adaptive_pool(x, (5, 7)), expected)  # eager keeps the native op
 

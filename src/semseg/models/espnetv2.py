@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from semseg.errors import ConfigError
+from semseg.models.layers import pool_matrix
 from semseg.models.registry import register_model
 
 # Encoder widths per scale ``s`` (levels 1-4; the classification levels 5+ are not used).
@@ -221,17 +221,6 @@ class ChannelShuffle(nn.Module):
         return x.reshape(n, c, h, w)
 
 
-def _pool_matrix(length: int, bins: int, like: torch.Tensor) -> torch.Tensor:
-    """(bins, length) averaging weights with adaptive pooling's bin edges floor/ceil(i*L/n)."""
-    length, bins = int(length), int(bins)  # plain ints, also while tracing
-    i, j = np.arange(bins)[:, None], np.arange(length)[None, :]
-    start, end = (i * length) // bins, -(-(i + 1) * length // bins)  # (bins, 1) each
-    rows = ((start <= j) & (j < end)) / (end - start)  # (bins, length) float64
-    # Built outside torch so that the ONNX graph holds one constant, not traced indexing (and
-    # fast: nested Python lists here made exporting the default model at 384x480 take minutes).
-    return torch.from_numpy(rows).to(dtype=like.dtype, device=like.device)
-
-
 def adaptive_pool(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``F.adaptive_avg_pool2d``; as two constant matmuls while exporting to ONNX.
 
@@ -241,7 +230,7 @@ def adaptive_pool(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if not torch.onnx.is_in_onnx_export():
         return F.adaptive_avg_pool2d(x, size)
     h, w = int(x.shape[-2]), int(x.shape[-1])
-    rows, cols = _pool_matrix(h, size[0], x), _pool_matrix(w, size[1], x)  # (h', H), (w', W)
+    rows, cols = pool_matrix(h, size[0], x), pool_matrix(w, size[1], x)  # (h', H), (w', W)
     return rows @ x @ cols.t()  # (N, C, h', w')
 
 

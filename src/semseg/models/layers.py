@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,14 +74,21 @@ def resize_to(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tens
 
 
 @functools.lru_cache(maxsize=64)
-def _bin_weights(length: int, bins: int) -> tuple[tuple[float, ...], ...]:
-    """(bins, length) averaging weights with adaptive_avg_pool's bin boundaries."""
-    rows = []
-    for i in range(bins):
-        # Same boundaries as torch's adaptive pooling: floor(i*L/n) .. ceil((i+1)*L/n).
-        start, end = (i * length) // bins, -(-(i + 1) * length // bins)
-        rows.append(tuple(1.0 / (end - start) if start <= j < end else 0.0 for j in range(length)))
-    return tuple(rows)
+def _bin_weights(length: int, bins: int) -> np.ndarray:
+    """(bins, length) float64 averaging weights with adaptive_avg_pool's bin boundaries."""
+    i, j = np.arange(bins)[:, None], np.arange(length)[None, :]
+    # Same boundaries as torch's adaptive pooling: floor(i*L/n) .. ceil((i+1)*L/n).
+    start, end = (i * length) // bins, -(-(i + 1) * length // bins)  # (bins, 1) each
+    return ((start <= j) & (j < end)) / (end - start)
+
+
+def pool_matrix(length: int, bins: int, like: torch.Tensor) -> torch.Tensor:
+    """(bins, length) matrix M with ``M @ v`` = adaptive average pooling of ``v`` (length,) into
+    ``bins``, in ``like``'s dtype and device. Built with NumPy, outside torch, so that a traced
+    ONNX graph holds one constant rather than traced indexing, and fast at any size (nested
+    Python lists made exporting ESPNetv2 at 384x480 take minutes)."""
+    weights = _bin_weights(int(length), int(bins))  # plain ints, also while tracing
+    return torch.from_numpy(weights).to(dtype=like.dtype, device=like.device, copy=True)
 
 
 def adaptive_avg_pool2d_static(x: torch.Tensor, bins: int) -> torch.Tensor:
@@ -93,8 +101,7 @@ def adaptive_avg_pool2d_static(x: torch.Tensor, bins: int) -> torch.Tensor:
     h, w = int(x.shape[-2]), int(x.shape[-1])
     if bins == 1:
         return x.mean(dim=(2, 3), keepdim=True)  # (N, C, 1, 1)
-    rows = torch.tensor(_bin_weights(h, bins), dtype=x.dtype, device=x.device)  # (bins, H)
-    cols = torch.tensor(_bin_weights(w, bins), dtype=x.dtype, device=x.device)  # (bins, W)
+    rows, cols = pool_matrix(h, bins, x), pool_matrix(w, bins, x)  # (bins, H), (bins, W)
     return rows @ x @ cols.t()  # (N, C, bins, bins)
 
 
