@@ -12,7 +12,6 @@ from semseg.threads import add_threads_argument
 if TYPE_CHECKING:
     from semseg.hub.checkpoint import ModelSpec
 
-PAD_STRIDE = 32  # Segmenter.stride: models without a fixed input size are padded to it
 PARITY_TOLERANCE = 1e-4  # max |eager - ONNX Runtime| / max(1, max |eager|) accepted by --check
 
 
@@ -48,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from semseg.cli.args import parse_size
     from semseg.errors import ConfigError
     from semseg.export.onnx import INPUT_NAME, OUTPUT_NAME, export_onnx, onnx_parity
-    from semseg.export.pipeline import MIN_OPSET
+    from semseg.export.pipeline import MIN_OPSET, padded_size
     from semseg.hub import loading
+    from semseg.inference.segmenter import InferenceOptions
     from semseg.threads import set_threads
 
     if args.opset < 9:
@@ -59,12 +59,15 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     source = loading.resolve(args.model, allow_arch=True)
     model, spec = loading.load(args.model, allow_arch=True, num_classes=args.num_classes)
+    if args.frame_to_mask and spec.in_channels != 3:
+        raise ConfigError(f"--frame-to-mask takes RGB frames; this model has {spec.in_channels} "
+                          "input channels")
     size = parse_size(args.size) if args.size else tuple(spec.input_size or (360, 480))
     frame_size = size
     if args.frame_to_mask and spec.input_size is None:
         # like Segmenter: the frame is replicate-padded to the stride, so the network runs at
         # the padded size
-        size = tuple(-(-s // PAD_STRIDE) * PAD_STRIDE for s in size)
+        size = padded_size(size, InferenceOptions.stride)
     path = export_onnx(model, args.output, size, in_channels=spec.in_channels,
                        opset=args.opset)
     info = spec.info
@@ -93,30 +96,21 @@ def _wrap_frame_to_mask(path: Path, spec: ModelSpec, size: tuple[int, int],
     """Replace the network graph at ``path`` (input ``size``) by the frame-to-mask graph around
     it (atomic): frames resized to ``size`` for a model with a fixed input size, else padded to
     the stride (so only frames that pad to ``size``, such as ``frame_size``, fit)."""
-    import os
-
     import onnx
 
-    from semseg.errors import ConfigError
     from semseg.export.onnx import INPUT_NAME, OUTPUT_NAME
     from semseg.export.pipeline import pipeline_graph
+    from semseg.fileio.images import atomic_write
+    from semseg.inference.segmenter import InferenceOptions
 
-    info = spec.info
-    if spec.in_channels != 3:
-        raise ConfigError(f"--frame-to-mask takes RGB frames; this model has {spec.in_channels} "
-                          "input channels")
+    info, stride = spec.info, InferenceOptions.stride  # Segmenter pads to this stride
     resize = spec.input_size is not None
     graph = pipeline_graph(onnx.load(str(path)), info.mean, info.std, info.num_classes,
-                           size if resize else None, PAD_STRIDE, input_name=INPUT_NAME,
+                           size if resize else None, stride, input_name=INPUT_NAME,
                            output_name=OUTPUT_NAME, out_channels=spec.out_channels)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        onnx.save(graph, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: onnx.save(graph, str(tmp)))
     fits = (f"any H and W (resized to {size[0]}x{size[1]} inside)" if resize else
-            f"H and W that pad to {size[0]}x{size[1]} at stride {PAD_STRIDE}, e.g. "
+            f"H and W that pad to {size[0]}x{size[1]} at stride {stride}, e.g. "
             f"{frame_size[0]}x{frame_size[1]} (replicate-padded inside; export again for "
             "other sizes)")
     print(f"frame to mask: input 'frame' (N, H, W, 3) uint8 RGB, {fits}; outputs 'mask' "

@@ -34,6 +34,11 @@ MIN_OPSET = 15  # Shape with start/end
 _P = "pipeline/"  # prefix of every tensor and node added here: no clash with the network's names
 
 
+def padded_size(size: tuple[int, int], stride: int) -> tuple[int, int]:
+    """(H, W) rounded up to multiples of ``stride``: what a frame is replicate-padded to."""
+    return (-(-size[0] // stride) * stride, -(-size[1] // stride) * stride)
+
+
 def _resize(helper: Any, x: str, hw: str, out: str, tag: str) -> list:
     """Nodes resizing NCHW ``x`` to the (2,) int64 size tensor ``hw`` (N and C kept) into
     ``out``; their own tensors are named ``pipeline/<tag>/...``."""

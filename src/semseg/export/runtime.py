@@ -42,7 +42,7 @@ from semseg.export.onnx import (
     onnx_session,
     require_onnxruntime,
 )
-from semseg.export.pipeline import FRAME_NAME, MASK_NAME, pipeline_graph
+from semseg.export.pipeline import FRAME_NAME, MASK_NAME, padded_size, pipeline_graph
 from semseg.hub.checkpoint import ModelSpec
 
 RUNTIMES = ("torch", "onnxruntime")
@@ -114,7 +114,7 @@ class OnnxModel(nn.Module):
         if size is not None:
             net_size: tuple[int, int] | None = (int(size[0]), int(size[1]))
         else:
-            padded = (-(-h // stride) * stride, -(-w // stride) * stride)
+            padded = padded_size((h, w), stride)
             if self._dynamic is None:
                 self._dynamic = self._try_dynamic(padded)
             net_size = None if self._dynamic else padded
@@ -131,17 +131,22 @@ class OnnxModel(nn.Module):
         return masks, logits
 
     def _network_proto(self, size: tuple[int, int] | None) -> Any:
-        """The network's ONNX graph for input ``size`` (None: dynamic) as an ``onnx.ModelProto``,
-        from the cache (exported first if needed) or, with a read-only cache, exported again."""
+        """The network's ONNX graph for input ``size`` (None: dynamic) as an ``onnx.ModelProto``:
+        the cached file, or exported (and cached when the cache is writable)."""
         import onnx
 
-        self._session(size)  # exports the graph into the cache
         path = self.graph_path(size)
         if path.is_file():
-            return onnx.load(str(path))
+            try:
+                return onnx.load(str(path))
+            except Exception:  # an unreadable cached file: export it again
+                path.unlink(missing_ok=True)
         with self._scratch() as tmp:
-            return onnx.load(str(self._export(Path(tmp) / path.name, size or
-                                              self._example_size(), size is None)))
+            graph = self._export(Path(tmp) / path.name, size or self._example_size(),
+                                 size is None)
+            network = onnx.load(str(graph))
+            self._keep(graph, path)
+        return network
 
     def _session(self, size: tuple[int, int] | None) -> Any:
         key = "dynamic" if size is None else size
